@@ -1,0 +1,36 @@
+# Two commands do everything: `make run` (the demo) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test lint bench-seed bench clean
+
+install: $(STAMP)
+
+# Reinstalls only when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11 or newer is needed"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+# The demo: SQLite and a server-less broker under var/, web + worker + beat in one terminal.
+run: install
+	DEBUG=1 $(PY) manage.py run_demo
+
+# The whole suite. PostgreSQL when DATABASE_URL points at one; otherwise SQLite, and the
+# summary lists each test skipped for lack of PostgreSQL, Redis or a browser.
+test: install
+	@if [ -z "$$DATABASE_URL" ]; then echo "DATABASE_URL is not set: running on SQLite; PostgreSQL-only tests will be skipped (see the summary)."; fi
+	$(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+bench-seed: install
+	$(PY) bench/seed.py --listings 1000000
+
+clean:
+	rm -rf var/demo.sqlite3* var/celery-broker

@@ -1,0 +1,142 @@
+"""The append-only audit trail: who or what changed which row, when, why, before and after.
+
+Append-only three times over: the ORM refuses updates and deletes (model and queryset),
+the admin shows the rows read-only, and on PostgreSQL a trigger refuses UPDATE and DELETE
+even from raw SQL (migration 0002).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.utils import timezone
+
+
+class AppendOnlyError(Exception):
+    """Raised on any attempt to change or delete a row that is append-only."""
+
+
+class AuditVerb(models.IntegerChoices):
+    """What happened. Numbers are stored, so they never change; each domain has a range."""
+
+    # 100-199: the catalog
+    MARKETPLACE_CREATED = 101, "marketplace created"
+    CATEGORY_CREATED = 111, "category created"
+    CATEGORY_RETIRED = 112, "category retired"
+    MERCHANT_REGISTERED = 121, "merchant registered"
+    LISTING_CREATED = 131, "listing created"
+    LISTING_EDITED = 132, "listing edited"
+    LISTING_REMOVED_BY_SELLER = 133, "listing removed by seller"
+    LISTING_REFUSED = 134, "listing refused"
+    LISTINGS_IMPORTED = 135, "listings imported"
+    # 200-299: policies and their detection rules
+    POLICY_CREATED = 201, "policy created"
+    POLICY_EDITED = 202, "policy edited"
+    POLICY_ANNOUNCED = 203, "policy announced"
+    POLICY_VERSIONED = 204, "policy new version"
+    POLICY_TOOK_EFFECT = 205, "policy took effect"
+    POLICY_RETIRED = 206, "policy retired"
+    DETECTION_RULE_CHANGED = 211, "detection rule changed"
+    # 300-399: scheduled category removals
+    REMOVAL_SCHEDULED = 301, "removal scheduled"
+    REMOVAL_CANCELLED = 302, "removal cancelled"
+    REMOVAL_STARTED = 303, "removal started"
+    REMOVAL_COMPLETED = 304, "removal completed"
+    REMOVAL_FAILED = 305, "removal failed"
+    REMOVAL_RESUMED = 306, "removal resumed"
+    LISTING_DELISTED_BY_REMOVAL = 311, "listing delisted by removal"
+    # 400-499: detection and the review queue
+    REVIEW_ITEM_OPENED = 401, "review item opened"
+    REVIEW_ITEM_CLAIMED = 402, "review item claimed"
+    REVIEW_ITEM_RELEASED = 403, "review item released"
+    LISTING_TAKEN_DOWN = 404, "listing taken down"
+    REVIEW_ITEM_DISMISSED = 405, "review item dismissed"
+    REVIEW_ITEM_ESCALATED = 406, "review item escalated"
+    REVIEW_NOTE_ADDED = 407, "review note added"
+    SCAN_STARTED = 411, "scan started"
+    SCAN_COMPLETED = 412, "scan completed"
+    # 500-599: violations and sanctions
+    VIOLATION_RECORDED = 501, "violation recorded"
+    VIOLATION_OVERTURNED = 502, "violation overturned"
+    SANCTION_ISSUED = 511, "sanction issued"
+    SANCTION_EXPIRED = 512, "sanction expired"
+    SANCTION_LIFTED = 513, "sanction lifted"
+    SANCTION_OVERTURNED = 514, "sanction overturned"
+    ENFORCEMENT_STATUS_CHANGED = 521, "enforcement status changed"
+    # 600-699: appeals
+    APPEAL_FILED = 601, "appeal filed"
+    APPEAL_WITHDRAWN = 602, "appeal withdrawn"
+    APPEAL_CLAIMED = 603, "appeal claimed"
+    APPEAL_GRANTED = 604, "appeal granted"
+    APPEAL_REJECTED = 605, "appeal rejected"
+    LISTING_RESTORED = 611, "listing restored"
+    # 700-799: notices to merchants
+    NOTICE_CREATED = 701, "notice created"
+    NOTICE_DELIVERED = 702, "notice delivered"
+    NOTICE_DELIVERY_FAILED = 703, "notice delivery failed"
+    # 800-899: access to the back office
+    LOGIN = 801, "login"
+    LOGOUT = 802, "logout"
+    LOGIN_FAILED = 803, "login failed"
+    API_TOKEN_ROTATED = 804, "API token rotated"
+    # 900-999: transparency reporting
+    STATEMENTS_SUBMITTED = 901, "statements submitted"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("Audit events are append-only: they cannot be updated.")
+
+    def delete(self):
+        raise AppendOnlyError("Audit events are append-only: they cannot be deleted.")
+
+    update.queryset_only = True
+    delete.queryset_only = True
+
+
+class AuditEvent(models.Model):
+    """One thing that happened. ``actor`` is the person; for a system task it is empty and
+    ``actor_name`` names the task (``task:run_due_removals``)."""
+
+    occurred_at = models.DateTimeField(default=timezone.now, editable=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, help_text="Username, or 'task:<name>' for the system.")
+    verb = models.PositiveSmallIntegerField(choices=AuditVerb.choices)
+    target_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
+    target_id = models.BigIntegerField()
+    target_repr = models.CharField(max_length=200, blank=True)
+    merchant = models.ForeignKey(
+        "sellers.Merchant", null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+    )
+    before = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    after = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    reason = models.TextField(blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            # The history of one object (item page, listing page, appeal evidence).
+            models.Index(fields=["target_type", "target_id"], name="audit_target_idx"),
+            # A merchant's enforcement timeline, newest first.
+            models.Index(fields=["merchant", "-occurred_at"], name="audit_merchant_time_idx"),
+            # The audit browser and the dashboard: by verb over a period.
+            models.Index(fields=["verb", "-occurred_at"], name="audit_verb_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        when = f"{self.occurred_at:%Y-%m-%d %H:%M:%S}"
+        return f"{when} {self.actor_name} {self.get_verb_display()} {self.target_repr}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("Audit events are append-only: they cannot be changed once written.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Audit events are append-only: they cannot be deleted.")

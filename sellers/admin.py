@@ -1,0 +1,130 @@
+"""The catalog in the Django admin: a second window onto the same services.
+
+Saving a form calls the service (so the audit trail and the retired-category refusal
+apply here too); enforcement fields are read-only because only sanctions write them.
+"""
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+
+from sellers import services
+from sellers.models import Category, Listing, Marketplace, Merchant
+
+
+@admin.register(Marketplace)
+class MarketplaceAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "timezone", "created_at"]
+    search_fields = ["name", "code"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["code", "created_at"] if obj else ["created_at"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = services.create_marketplace(
+            actor=request.user, code=obj.code, name=obj.name, timezone_name=obj.timezone
+        )
+        obj.pk = created.pk
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "path", "status", "retired_at"]
+    list_filter = ["status", "depth"]
+    search_fields = ["name", "slug", "path"]
+    list_select_related = ["parent"]
+    autocomplete_fields = ["parent"]
+    readonly_fields = ["path", "depth", "status", "retired_at", "created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Categories are never moved or renamed: the path and every listing's history hang on them.
+        return [*self.readonly_fields, "parent", "slug"] if obj else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = services.create_category(
+            actor=request.user, name=obj.name, parent=obj.parent, slug=obj.slug
+        )
+        obj.pk = created.pk
+
+
+@admin.register(Merchant)
+class MerchantAdmin(admin.ModelAdmin):
+    list_display = [
+        "store_name",
+        "company_name",
+        "marketplace",
+        "country",
+        "enforcement_status",
+        "enforcement_until",
+    ]
+    list_filter = ["enforcement_status", "marketplace", "language", "payouts_held"]
+    search_fields = ["store_name", "company_name", "contact_email", "user__username"]
+    list_select_related = ["marketplace", "user"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["enforcement_status", "enforcement_until", "payouts_held", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = services.register_merchant(
+            actor=request.user,
+            marketplace=obj.marketplace,
+            store_name=obj.store_name,
+            company_name=obj.company_name,
+            country=obj.country,
+            contact_email=obj.contact_email,
+            language=obj.language,
+            user=obj.user,
+        )
+        obj.pk = created.pk
+
+
+class ListingAdminForm(forms.ModelForm):
+    class Meta:
+        model = Listing
+        fields = ["merchant", "category", "title", "description", "attributes", "price", "currency"]
+
+    def clean_category(self):
+        category = self.cleaned_data["category"]
+        moved = self.instance.pk is None or self.instance.category_id != category.pk
+        if moved:
+            try:
+                services.ensure_category_accepts_listings(category)
+            except ValidationError as error:
+                raise ValidationError(error.message_dict["category"]) from None
+        return category
+
+
+@admin.register(Listing)
+class ListingAdmin(admin.ModelAdmin):
+    form = ListingAdminForm
+    list_display = ["title", "merchant", "category", "price", "status", "delisted_at", "updated_at"]
+    list_filter = ["status", "merchant__marketplace", "category"]
+    search_fields = ["title", "merchant__store_name"]
+    list_select_related = ["merchant", "category"]
+    raw_id_fields = ["merchant"]
+    autocomplete_fields = ["category"]
+    readonly_fields = [
+        "status",
+        "delisted_reason",
+        "delisted_at",
+        "previous_status",
+        "created_at",
+        "updated_at",
+    ]
+    show_full_result_count = False  # a million rows: no second COUNT(*) on every page
+
+    def save_model(self, request, obj, form, change):
+        data = {name: form.cleaned_data[name] for name in form.Meta.fields if name != "merchant"}
+        if change:
+            services.edit_listing(actor=request.user, listing=obj, **data)
+        else:
+            created = services.create_listing(actor=request.user, merchant=obj.merchant, **data)
+            obj.pk = created.pk

@@ -1,0 +1,226 @@
+"""The catalog: marketplaces, the category tree, merchants and their listings.
+
+Rows here are changed only through ``sellers.services`` (and, for enforcement, through
+``moderation.services``), which write the audit trail in the same transaction.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils.timezone import now
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known IANA timezone (e.g. Asia/Shanghai).")
+
+
+class Marketplace(models.Model):
+    """One of the group's sites (Alibaba.com, AliExpress, Taobao…); a policy names its scope."""
+
+    code = models.SlugField(max_length=32, unique=True, help_text="Short stable code, e.g. 'alibaba'.")
+    name = models.CharField(max_length=100, unique=True)
+    timezone = models.CharField(max_length=64, default="Asia/Shanghai", validators=[validate_timezone])
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Category(models.Model):
+    """A node of the category tree shared by all marketplaces.
+
+    ``path`` is the materialised chain of slugs (``/consumer-electronics/blockchain-miners/``)
+    so "this category and everything under it" is one indexed prefix match instead of a
+    recursive query; categories are never moved, so the path never has to be rewritten.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    path = models.CharField(max_length=1000, unique=True, editable=False)
+    depth = models.PositiveSmallIntegerField(default=0, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        verbose_name_plural = "categories"
+        ordering = ["path"]
+        constraints = [
+            models.CheckConstraint(
+                name="category_status_valid", condition=Q(status__in=["active", "retired"])
+            ),
+            models.CheckConstraint(
+                name="category_retired_has_time",
+                condition=Q(status="active", retired_at__isnull=True)
+                | Q(status="retired", retired_at__isnull=False),
+            ),
+            models.CheckConstraint(name="category_not_own_parent", condition=~Q(parent=F("id"))),
+            models.UniqueConstraint(fields=["parent", "name"], name="category_unique_name_per_parent"),
+        ]
+        indexes = [
+            # Subtree look-ups by prefix (removal scope, dry run): path LIKE '/a/b/%'.
+            models.Index(fields=["path"], name="category_path_prefix_idx", opclasses=["varchar_pattern_ops"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_retired(self) -> bool:
+        return self.status == self.Status.RETIRED
+
+    def breadcrumb(self) -> str:
+        return " › ".join(part.replace("-", " ") for part in self.path.strip("/").split("/"))
+
+
+class Merchant(models.Model):
+    """A seller's store on one marketplace.
+
+    ``enforcement_status`` is a cache of the merchant's active sanctions, written only by
+    the sanction services (``moderation.services.sanctions.recompute_enforcement_status``).
+    """
+
+    class EnforcementStatus(models.TextChoices):
+        ACTIVE = "active", "Active"
+        STORE_BLOCKED = "store_blocked", "Store blocked"
+        FROZEN = "frozen", "Account frozen"
+        CLOSED = "closed", "Account closed"
+
+    class Language(models.TextChoices):
+        ENGLISH = "en", "English"
+        CHINESE = "zh-hans", "简体中文"
+
+    marketplace = models.ForeignKey(Marketplace, on_delete=models.PROTECT, related_name="merchants")
+    store_name = models.CharField(max_length=200)
+    company_name = models.CharField(max_length=200)
+    country = models.CharField(
+        max_length=2,
+        validators=[RegexValidator(r"^[A-Z]{2}$", "Use a two-letter ISO country code, e.g. CN.")],
+    )
+    contact_email = models.EmailField()
+    language = models.CharField(max_length=8, choices=Language.choices, default=Language.ENGLISH)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merchant",
+        help_text="The seller's account that signs in to the sellers' API.",
+    )
+    enforcement_status = models.CharField(
+        max_length=16, choices=EnforcementStatus.choices, default=EnforcementStatus.ACTIVE
+    )
+    enforcement_until = models.DateTimeField(
+        null=True, blank=True, help_text="When the current restriction ends; empty when indefinite."
+    )
+    payouts_held = models.BooleanField(
+        default=False, help_text="Read by the payout side: true while the account is frozen or closed."
+    )
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        ordering = ["store_name"]
+        constraints = [
+            models.CheckConstraint(
+                name="merchant_enforcement_status_valid",
+                condition=Q(enforcement_status__in=["active", "store_blocked", "frozen", "closed"]),
+            ),
+            models.CheckConstraint(
+                name="merchant_active_has_no_end",
+                condition=~Q(enforcement_status="active") | Q(enforcement_until__isnull=True),
+            ),
+            models.UniqueConstraint(fields=["marketplace", "store_name"], name="merchant_unique_store_name"),
+        ]
+        indexes = [
+            # Sanction sweeps and the dashboard count merchants by status.
+            models.Index(fields=["enforcement_status"], name="merchant_enforcement_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.store_name
+
+    @property
+    def can_sell(self) -> bool:
+        return self.enforcement_status == self.EnforcementStatus.ACTIVE
+
+
+class Listing(models.Model):
+    """A product a merchant offers.
+
+    Whether it is *visible* is derived (``Listing.objects.visible()``): live, its merchant
+    active, its category not retired. Blocking a store never rewrites its listings;
+    delisting keeps ``previous_status`` so a granted appeal can put it back.
+    """
+
+    class Status(models.TextChoices):
+        LIVE = "live", "Live"
+        DELISTED = "delisted", "Delisted"
+        REMOVED_BY_SELLER = "removed_by_seller", "Removed by seller"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="listings")
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="listings")
+    title = models.CharField(max_length=300)
+    description = models.TextField(blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    price = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
+    currency = models.CharField(max_length=3, default="USD")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.LIVE)
+    delisted_reason = models.TextField(blank=True)
+    delisted_at = models.DateTimeField(null=True, blank=True)
+    previous_status = models.CharField(max_length=20, choices=Status.choices, blank=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                name="listing_status_valid",
+                condition=Q(status__in=["live", "delisted", "removed_by_seller"]),
+            ),
+            models.CheckConstraint(name="listing_price_not_negative", condition=Q(price__gte=0)),
+            models.CheckConstraint(
+                name="listing_delisted_is_explained",
+                condition=~Q(status="delisted")
+                | (Q(delisted_at__isnull=False) & ~Q(previous_status="") & ~Q(delisted_reason="")),
+            ),
+            models.CheckConstraint(
+                name="listing_previous_status_not_delisted", condition=~Q(previous_status="delisted")
+            ),
+        ]
+        indexes = [
+            # Category removal: the live listings of the retired categories, walked by id range.
+            models.Index(
+                fields=["category", "id"], name="listing_live_by_category_idx", condition=Q(status="live")
+            ),
+            # A merchant's own listings (sellers' API, merchant page), newest first.
+            models.Index(fields=["merchant", "status", "-id"], name="listing_merchant_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_visible(self) -> bool:
+        return (
+            self.status == self.Status.LIVE
+            and self.merchant.enforcement_status == Merchant.EnforcementStatus.ACTIVE
+            and self.category.status == Category.Status.ACTIVE
+        )

@@ -1,0 +1,212 @@
+"""Fixtures shared by every test: people with different rights, a small catalog.
+
+Tests marked ``postgres`` need row locks, triggers or SKIP LOCKED and are skipped (with
+the reason printed by ``-ra``) when the suite runs on SQLite; tests marked ``broker``
+start a real Celery worker and need Redis in ``CELERY_BROKER_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.db import connection
+
+from backoffice.roles import Role
+from moderation.services.audit import SystemActor
+from sellers import services as catalog
+from sellers.models import Merchant
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_sessionstart(session):
+    # CI exports REQUIRE_POSTGRES: a run that quietly fell back to SQLite would prove nothing.
+    if os.environ.get("REQUIRE_POSTGRES") and connection.vendor != "postgresql":
+        raise pytest.UsageError("REQUIRE_POSTGRES is set but DATABASE_URL is not PostgreSQL.")
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://… (make test on SQLite skips it)")
+    if item.get_closest_marker("broker") and not os.environ.get("CELERY_BROKER_URL", "").startswith("redis"):
+        pytest.skip("needs a Redis broker: set CELERY_BROKER_URL=redis://…")
+
+
+@pytest.fixture
+def system():
+    return SystemActor("tests")
+
+
+def make_user(username: str, *roles: Role, **extra) -> User:
+    user = User.objects.create_user(username=username, password="demo", **extra)
+    for role in roles:
+        user.groups.add(Group.objects.get(name=role.value))
+    return user
+
+
+@pytest.fixture
+def superuser(db):
+    return User.objects.create_superuser("root", "root@example.com", "demo")
+
+
+@pytest.fixture
+def policy_admin(db):
+    return make_user("policyadmin", Role.POLICY_ADMIN, is_staff=True)
+
+
+@pytest.fixture
+def moderator(db):
+    return make_user("moderator", Role.MODERATOR)
+
+
+@pytest.fixture
+def senior(db):
+    return make_user("senior", Role.SENIOR_MODERATOR)
+
+
+@pytest.fixture
+def merchant_user_a(db):
+    return make_user("merchant-a")
+
+
+@pytest.fixture
+def merchant_user_b(db):
+    return make_user("merchant-b")
+
+
+@pytest.fixture
+def marketplace(db, system):
+    return catalog.create_marketplace(
+        actor=system, code="alibaba", name="Alibaba.com", timezone_name="Asia/Shanghai"
+    )
+
+
+@pytest.fixture
+def other_marketplace(db, system):
+    return catalog.create_marketplace(
+        actor=system, code="aliexpress", name="AliExpress", timezone_name="Asia/Shanghai"
+    )
+
+
+@pytest.fixture
+def electronics(db, system):
+    return catalog.create_category(actor=system, name="Consumer Electronics")
+
+
+@pytest.fixture
+def miners(db, system, electronics):
+    return catalog.create_category(actor=system, name="Blockchain Miners", parent=electronics)
+
+
+@pytest.fixture
+def miner_accessories(db, system, electronics):
+    return catalog.create_category(actor=system, name="Blockchain Miner Accessories", parent=electronics)
+
+
+@pytest.fixture
+def graphics_cards(db, system, electronics):
+    return catalog.create_category(actor=system, name="Graphics Cards", parent=electronics)
+
+
+@pytest.fixture
+def merchant_a(db, system, marketplace, merchant_user_a):
+    return catalog.register_merchant(
+        actor=system,
+        marketplace=marketplace,
+        store_name="Shenzhen Hashpower Trading",
+        company_name="Shenzhen Hashpower Trading Co., Ltd.",
+        country="CN",
+        contact_email="sales@hashpower.example",
+        language=Merchant.Language.CHINESE,
+        user=merchant_user_a,
+    )
+
+
+@pytest.fixture
+def merchant_b(db, system, marketplace, merchant_user_b):
+    return catalog.register_merchant(
+        actor=system,
+        marketplace=marketplace,
+        store_name="Guangzhou Gadget Supply",
+        company_name="Guangzhou Gadget Supply Co., Ltd.",
+        country="CN",
+        contact_email="hello@gadgets.example",
+        user=merchant_user_b,
+    )
+
+
+@pytest.fixture
+def make_listing(db, system):
+    def make(merchant, category, title="Antminer S19 Pro 110TH/s Bitcoin miner", **extra):
+        return catalog.create_listing(
+            actor=system,
+            merchant=merchant,
+            category=category,
+            title=title,
+            price=extra.pop("price", Decimal("2399.00")),
+            **extra,
+        )
+
+    return make
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings):
+    """A real ``celery -A backoffice worker`` on the configured broker and the test database."""
+    if connection.vendor != "postgresql":
+        pytest.skip("a worker process needs a shared database: PostgreSQL")
+    db = connection.settings_dict
+    host = f"{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}"
+    url = f"postgres://{db['USER']}:{db['PASSWORD']}@{host}/{db['NAME']}"
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "backoffice.settings_test"}
+    queue = f"tests-{os.getpid()}-{time.monotonic_ns()}"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "backoffice",
+            "worker",
+            "--pool=solo",
+            "--loglevel=WARNING",
+            "-Q",
+            queue,
+            "-n",
+            f"{queue}@%h",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    from backoffice.celery import app
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if app.control.ping(destination=[f"{queue}@{os.uname().nodename}"], timeout=0.5):
+            break
+        if process.poll() is not None:
+            pytest.fail("the Celery worker exited at start-up")
+    else:
+        process.kill()
+        pytest.fail("the Celery worker did not answer a ping within 30 s")
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    app.conf.task_default_queue = queue
+    try:
+        yield queue
+    finally:
+        app.conf.task_default_queue = "celery"
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
