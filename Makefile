@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 # The demo: SQLite and a server-less broker under var/, web + worker + beat in one terminal.
 run: install
-	DEBUG=1 $(PY) manage.py run_demo
+	DEBUG=1 REMOVAL_CHUNK_SIZE=$${REMOVAL_CHUNK_SIZE:-25} $(PY) manage.py run_demo
 
 # The whole suite. PostgreSQL when DATABASE_URL points at one; otherwise SQLite, and the
 # summary lists each test skipped for lack of PostgreSQL, Redis or a browser.

@@ -65,6 +65,15 @@ def env_list(name: str, default: list[str], *, environ: Mapping[str, str] = os.e
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def redact(url: str) -> str:
+    """The URL with its password hidden, for error messages that end up in logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
+
+
 def parse_database_url(url: str, *, name: str = "DATABASE_URL") -> dict:
     """Turn ``postgres://user:pass@host:port/db`` or ``sqlite:///path`` into a DATABASES entry."""
     parts = urlsplit(url)
@@ -72,7 +81,7 @@ def parse_database_url(url: str, *, name: str = "DATABASE_URL") -> dict:
         # sqlite:///relative/path and sqlite:////absolute/path, as dj-database-url reads them.
         path = parts.path[1:] if parts.path.startswith("/") else parts.path
         if not path:
-            raise ImproperlyConfigured(f"{name} must name a SQLite file; got {url!r}.")
+            raise ImproperlyConfigured(f"{name} must name a SQLite file; got {redact(url)!r}.")
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": path,
@@ -87,26 +96,25 @@ def parse_database_url(url: str, *, name: str = "DATABASE_URL") -> dict:
     if parts.scheme in {"postgres", "postgresql", "pgsql"}:
         database = unquote(parts.path.lstrip("/"))
         if not database:
-            raise ImproperlyConfigured(f"{name} must name a database; got {url!r}.")
+            raise ImproperlyConfigured(f"{name} must name a database; got {redact(url)!r}.")
         try:
             port = parts.port
         except ValueError:
-            raise ImproperlyConfigured(f"{name} has a bad port; got {url!r}.") from None
+            raise ImproperlyConfigured(f"{name} has a bad port; got {redact(url)!r}.") from None
         options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": database,
             "USER": unquote(parts.username or ""),
             "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "",
+            # A socket directory comes percent-encoded: postgres://%2Fvar%2Frun%2Fpostgresql/db
+            "HOST": unquote(parts.hostname or ""),
             "PORT": str(port or ""),
             "CONN_MAX_AGE": 60,
             "CONN_HEALTH_CHECKS": True,
             "OPTIONS": options,
         }
-    raise ImproperlyConfigured(
-        f"{name} must start with postgres://, postgresql:// or sqlite://; got {parts.scheme!r}."
-    )
+    raise ImproperlyConfigured(f"{name} must start with postgres://, postgresql:// or sqlite://; got {parts.scheme!r}.")
 
 
 def env_database(name: str, default: str, *, environ: Mapping[str, str] = os.environ) -> dict:
@@ -114,30 +122,31 @@ def env_database(name: str, default: str, *, environ: Mapping[str, str] = os.env
 
 
 def parse_email_url(url: str, *, name: str = "EMAIL_URL") -> dict[str, object]:
-    """Read ``smtp://user:pass@host:587?tls=1``, ``console://``, ``locmem://`` or ``file:///dir``."""
+    """Read ``smtp://user:pass@host:587?tls=1``, ``console://``, ``locmem://``, ``file:///dir`` or ``dummy://``."""
     parts = urlsplit(url)
     backends = {
         "console": "django.core.mail.backends.console.EmailBackend",
         "locmem": "django.core.mail.backends.locmem.EmailBackend",
+        "dummy": "django.core.mail.backends.dummy.EmailBackend",
         "file": "django.core.mail.backends.filebased.EmailBackend",
         "smtp": "django.core.mail.backends.smtp.EmailBackend",
         "smtps": "django.core.mail.backends.smtp.EmailBackend",
     }
     if parts.scheme not in backends:
         raise ImproperlyConfigured(
-            f"{name} must start with one of {', '.join(s + '://' for s in backends)}; got {url!r}."
+            f"{name} must start with one of {', '.join(s + '://' for s in backends)}; got {redact(url)!r}."
         )
     config: dict[str, object] = {"EMAIL_BACKEND": backends[parts.scheme]}
     if parts.scheme == "file":
         config["EMAIL_FILE_PATH"] = parts.path
     if parts.scheme in {"smtp", "smtps"}:
         if not parts.hostname:
-            raise ImproperlyConfigured(f"{name} must name an SMTP host; got {url!r}.")
+            raise ImproperlyConfigured(f"{name} must name an SMTP host; got {redact(url)!r}.")
         query = {key: values[-1].lower() for key, values in parse_qs(parts.query).items()}
         try:
             port = parts.port
         except ValueError:
-            raise ImproperlyConfigured(f"{name} has a bad port; got {url!r}.") from None
+            raise ImproperlyConfigured(f"{name} has a bad port; got {redact(url)!r}.") from None
         config.update(
             EMAIL_HOST=parts.hostname,
             EMAIL_PORT=port or (465 if parts.scheme == "smtps" else 25),

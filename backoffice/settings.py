@@ -117,12 +117,11 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_in": _broker_folder,
         "data_folder_out": _broker_folder,
         "processed_folder": _broker_folder,
+        "control_folder": _broker_folder + "/control",
         "store_processed": False,
     }
 else:
-    # A task that outlives this is delivered again (acks_late): keep it longer than the
-    # hard time limit so a slow task is never run twice while it is still running.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "") or None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_SERIALIZER = "json"
@@ -136,6 +135,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimu
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
 if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured("CELERY_TASK_TIME_LIMIT must be greater than CELERY_TASK_SOFT_TIME_LIMIT.")
+if CELERY_BROKER_URL != "filesystem://":
+    # Redis redelivers an unacknowledged task after this long (acks_late): keep it well past
+    # the hard time limit so a slow task is never run twice while it is still running.
+    CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = max(3600, CELERY_TASK_TIME_LIMIT + 600)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_SEND_TASK_EVENTS = True

@@ -8,3 +8,8 @@ os.environ.setdefault("EMAIL_URL", "locmem://")
 from backoffice.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast fixtures, tests only
+
+# Tasks run inline where they are queued (after commit), unless a test starts a real worker
+# (tests marked `broker` switch this off on the Celery app for their duration).
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True

@@ -10,6 +10,7 @@ admin.site.site_title = "Ban enforcement"
 
 backoffice_patterns = [
     path("", views.home, name="home"),
+    path("", include("moderation.urls")),
 ]
 
 urlpatterns = [

@@ -1,10 +1,28 @@
+"""Enforcement rows in the Django admin: read-only windows.
+
+Policies and removals change only through the back-office pages and their services
+(announcements notify merchants, removals run in Celery); the admin shows them for
+support and audit, and never writes enforcement rows itself.
+"""
+
 from django.contrib import admin
 
-from moderation.models import AuditEvent
+from moderation.models import AuditEvent, CategoryRemoval, Notice, Policy, PolicyClause, RemovalChunk
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only for everyone, superusers included: the trail is append-only."""
 
     list_display = ["occurred_at", "actor_name", "verb", "target_type", "target_repr", "merchant", "reason"]
@@ -14,7 +32,12 @@ class AuditEventAdmin(admin.ModelAdmin):
     date_hierarchy = "occurred_at"
     show_full_result_count = False
 
-    def has_add_permission(self, request):
+
+class ClauseInline(admin.TabularInline):
+    model = PolicyClause
+    extra = 0
+
+    def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
@@ -22,3 +45,52 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Policy)
+class PolicyAdmin(ReadOnlyAdmin):
+    list_display = ["title", "slug", "version", "status", "effective_at", "enforcement_starts_at"]
+    list_filter = ["status", "marketplaces"]
+    search_fields = ["title", "slug"]
+    inlines = [ClauseInline]
+
+
+class ChunkInline(admin.TabularInline):
+    model = RemovalChunk
+    extra = 0
+    fields = ["number", "first_id", "last_id", "status", "delisted", "attempts", "error", "finished_at"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CategoryRemoval)
+class CategoryRemovalAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "policy",
+        "status",
+        "scheduled_for",
+        "listings_done",
+        "listings_total",
+        "finished_at",
+    ]
+    list_filter = ["status", "policy"]
+    list_select_related = ["policy"]
+    inlines = [ChunkInline]
+
+
+@admin.register(Notice)
+class NoticeAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "merchant", "kind", "subject", "restricts", "email_status", "sent_at"]
+    list_filter = ["kind", "email_status", "restricts", "language"]
+    search_fields = ["subject", "merchant__store_name", "puid"]
+    list_select_related = ["merchant"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False

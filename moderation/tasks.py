@@ -1,12 +1,46 @@
-"""Celery tasks: ids in, a service call, nothing else. Every task is safe to run twice."""
+"""Celery tasks: ids in, one service call, nothing else. Every task is safe to run twice."""
 
 from celery import shared_task
+from django.conf import settings
 from django.db import connection
 
 from moderation.models import AuditEvent
+from moderation.services import notices, policies, removals
+from moderation.services.audit import SystemActor
 
 
 @shared_task(name="moderation.ping")
 def ping() -> dict:
     """Round-trip check for operators and tests: the worker is up and reaches the database."""
     return {"pong": True, "database": connection.vendor, "audit_events": AuditEvent.objects.count()}
+
+
+@shared_task(name="moderation.start_due_removals")
+def start_due_removals() -> list[int]:
+    """Beat, every few seconds: start each removal whose time has come (each claims itself)."""
+    actor = SystemActor("start_due_removals")
+    policies.put_due_policies_in_effect(actor=actor)
+    return [rid for rid in removals.due_removal_ids() if removals.start_removal(removal_id=rid, actor=actor)]
+
+
+@shared_task(name="moderation.run_removal_chunk", bind=True, max_retries=None)
+def run_removal_chunk(self, chunk_id: int) -> int:
+    """One id range of a removal. Retried with backoff a bounded number of times, then the removal fails."""
+    try:
+        return removals.run_removal_chunk(chunk_id=chunk_id)
+    except Exception as error:
+        attempts = removals.record_chunk_failure(chunk_id=chunk_id, error=error)
+        if attempts > settings.REMOVAL_CHUNK_MAX_RETRIES:
+            removals.fail_removal(chunk_id=chunk_id, error=error)
+            return 0
+        raise self.retry(exc=error, countdown=min(2**attempts, 60)) from error
+
+
+@shared_task(name="moderation.requeue_stalled_removals")
+def requeue_stalled_removals() -> int:
+    return removals.requeue_stalled_removals()
+
+
+@shared_task(name="moderation.send_pending_notices")
+def send_pending_notices() -> int:
+    return notices.send_pending_notices()

@@ -47,9 +47,7 @@ class CategoryAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        created = services.create_category(
-            actor=request.user, name=obj.name, parent=obj.parent, slug=obj.slug
-        )
+        created = services.create_category(actor=request.user, name=obj.name, parent=obj.parent, slug=obj.slug)
         obj.pk = created.pk
 
 
@@ -121,8 +119,13 @@ class ListingAdmin(admin.ModelAdmin):
     ]
     show_full_result_count = False  # a million rows: no second COUNT(*) on every page
 
+    def get_readonly_fields(self, request, obj=None):
+        # A listing never changes hands: its history and decisions belong to one merchant.
+        return [*self.readonly_fields, "merchant"] if obj else self.readonly_fields
+
     def save_model(self, request, obj, form, change):
-        data = {name: form.cleaned_data[name] for name in form.Meta.fields if name != "merchant"}
+        # The admin's own form class adds the read-only fields to Meta.fields: read ours.
+        data = {name: form.cleaned_data[name] for name in ListingAdminForm.Meta.fields if name != "merchant"}
         if change:
             services.edit_listing(actor=request.user, listing=obj, **data)
         else:

@@ -48,31 +48,38 @@ class Category(models.Model):
         ACTIVE = "active", "Active"
         RETIRED = "retired", "Retired"
 
-    parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
-    )
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
     slug = models.SlugField(max_length=100, unique=True)
     name = models.CharField(max_length=200)
     path = models.CharField(max_length=1000, unique=True, editable=False)
     depth = models.PositiveSmallIntegerField(default=0, editable=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     retired_at = models.DateTimeField(null=True, blank=True)
+    # Which scheduled removal retired it (moderation.services.removals).
+    retired_by_removal = models.ForeignKey(
+        "moderation.CategoryRemoval",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="retired_categories",
+    )
     created_at = models.DateTimeField(default=now, editable=False)
 
     class Meta:
         verbose_name_plural = "categories"
         ordering = ["path"]
         constraints = [
-            models.CheckConstraint(
-                name="category_status_valid", condition=Q(status__in=["active", "retired"])
-            ),
+            models.CheckConstraint(name="category_status_valid", condition=Q(status__in=["active", "retired"])),
             models.CheckConstraint(
                 name="category_retired_has_time",
-                condition=Q(status="active", retired_at__isnull=True)
-                | Q(status="retired", retired_at__isnull=False),
+                condition=Q(status="active", retired_at__isnull=True) | Q(status="retired", retired_at__isnull=False),
             ),
             models.CheckConstraint(name="category_not_own_parent", condition=~Q(parent=F("id"))),
             models.UniqueConstraint(fields=["parent", "name"], name="category_unique_name_per_parent"),
+            # NULL parents never compare equal, so top-level names need their own rule.
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(parent__isnull=True), name="category_unique_root_name"
+            ),
         ]
         indexes = [
             # Subtree look-ups by prefix (removal scope, dry run): path LIKE '/a/b/%'.
@@ -185,6 +192,18 @@ class Listing(models.Model):
     delisted_reason = models.TextField(blank=True)
     delisted_at = models.DateTimeField(null=True, blank=True)
     previous_status = models.CharField(max_length=20, choices=Status.choices, blank=True)
+    # The category removal that delisted it, if one did. No database constraint and no
+    # index: a removal sets it on a million rows, removals are never deleted, and the one
+    # query by it (the merchants' tally at the end) goes through the category index.
+    delisted_by_removal = models.ForeignKey(
+        "moderation.CategoryRemoval",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     created_at = models.DateTimeField(default=now, editable=False)
     updated_at = models.DateTimeField(default=now)
 
@@ -207,9 +226,7 @@ class Listing(models.Model):
         ]
         indexes = [
             # Category removal: the live listings of the retired categories, walked by id range.
-            models.Index(
-                fields=["category", "id"], name="listing_live_by_category_idx", condition=Q(status="live")
-            ),
+            models.Index(fields=["category", "id"], name="listing_live_by_category_idx", condition=Q(status="live")),
             # A merchant's own listings (sellers' API, merchant page), newest first.
             models.Index(fields=["merchant", "status", "-id"], name="listing_merchant_status_idx"),
         ]

@@ -37,20 +37,27 @@ def create_marketplace(*, actor: Actor, code: str, name: str, timezone_name: str
 
 
 @transaction.atomic
-def create_category(
-    *, actor: Actor, name: str, parent: Category | None = None, slug: str | None = None
-) -> Category:
+def create_category(*, actor: Actor, name: str, parent: Category | None = None, slug: str | None = None) -> Category:
     """Add a node to the tree; its ``path`` is the parent's path plus its own slug."""
+    if parent is not None:
+        # Read it again under lock: a removal may have retired it since the caller loaded it.
+        parent = Category.objects.select_for_update().get(pk=parent.pk)
     if parent is not None and parent.is_retired:
         raise ValidationError({"parent": f"“{parent.name}” is retired and takes no new subcategories."})
-    slug = slug or slugify(name)
-    if not slug:
+    segment = slug or slugify(name)
+    if not segment:
         raise ValidationError({"name": "The name must contain letters or digits to make a slug."})
+    if not slug:
+        slug = segment
+        if parent is not None and Category.objects.filter(slug=slug).exists():
+            # Slugs are unique across the tree: "Accessories" under a second parent gets
+            # that parent's slug in front; its path keeps the plain segment.
+            slug = f"{parent.slug}-{segment}"
     category = Category(
         name=name,
         slug=slug,
         parent=parent,
-        path=f"{parent.path if parent else '/'}{slug}/",
+        path=f"{parent.path if parent else '/'}{segment}/",
         depth=(parent.depth + 1) if parent else 0,
     )
     category.full_clean()
@@ -100,9 +107,7 @@ def register_merchant(
 def ensure_category_accepts_listings(category: Category) -> None:
     """Refuse a retired category."""
     if category.is_retired:
-        raise ValidationError(
-            {"category": f"The category “{category.name}” was retired and accepts no listings."}
-        )
+        raise ValidationError({"category": f"The category “{category.name}” was retired and accepts no listings."})
 
 
 @transaction.atomic
@@ -117,6 +122,8 @@ def create_listing(
     attributes: dict[str, Any] | None = None,
     currency: str = "USD",
 ) -> Listing:
+    # Read the category again under lock: a removal may have retired it since the caller loaded it.
+    category = Category.objects.select_for_update().get(pk=category.pk)
     ensure_category_accepts_listings(category)
     now = timezone.now()
     listing = Listing(
@@ -152,6 +159,7 @@ def edit_listing(*, actor: Actor, listing: Listing, **changes: Any) -> Listing:
     listing = Listing.objects.select_for_update().select_related("category").get(pk=listing.pk)
     new_category = changes.get("category")
     if new_category is not None and new_category.pk != listing.category_id:
+        changes["category"] = new_category = Category.objects.select_for_update().get(pk=new_category.pk)
         ensure_category_accepts_listings(new_category)
     before = snapshot(listing, LISTING_AUDITED_FIELDS)
     for name, value in changes.items():
@@ -189,9 +197,7 @@ def remove_listing_by_seller(*, actor: Actor, listing: Listing) -> Listing:
     return listing
 
 
-def import_listings(
-    *, actor: Actor, marketplace: Marketplace, rows: Iterable[Listing], batch_size: int = 5000
-) -> int:
+def import_listings(*, actor: Actor, marketplace: Marketplace, rows: Iterable[Listing], batch_size: int = 5000) -> int:
     """Bulk-load listings from a catalog feed (the demo seed, a migration from another system).
 
     One ``bulk_create`` per batch, each batch in its own transaction with one audit event

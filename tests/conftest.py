@@ -13,6 +13,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -35,8 +36,10 @@ def pytest_sessionstart(session):
 def pytest_runtest_setup(item):
     if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://… (make test on SQLite skips it)")
-    if item.get_closest_marker("broker") and not os.environ.get("CELERY_BROKER_URL", "").startswith("redis"):
-        pytest.skip("needs a Redis broker: set CELERY_BROKER_URL=redis://…")
+    if item.get_closest_marker("broker") and not (
+        os.environ.get("CELERY_BROKER_URL", "").startswith("redis") and os.environ.get("CELERY_RESULT_BACKEND")
+    ):
+        pytest.skip("needs a Redis broker and result backend: set CELERY_BROKER_URL and CELERY_RESULT_BACKEND")
 
 
 @pytest.fixture
@@ -47,7 +50,8 @@ def system():
 def make_user(username: str, *roles: Role, **extra) -> User:
     user = User.objects.create_user(username=username, password="demo", **extra)
     for role in roles:
-        user.groups.add(Group.objects.get(name=role.value))
+        # get_or_create: a transactional test's flush empties the groups the migration made.
+        user.groups.add(Group.objects.get_or_create(name=role.value)[0])
     return user
 
 
@@ -83,16 +87,12 @@ def merchant_user_b(db):
 
 @pytest.fixture
 def marketplace(db, system):
-    return catalog.create_marketplace(
-        actor=system, code="alibaba", name="Alibaba.com", timezone_name="Asia/Shanghai"
-    )
+    return catalog.create_marketplace(actor=system, code="alibaba", name="Alibaba.com", timezone_name="Asia/Shanghai")
 
 
 @pytest.fixture
 def other_marketplace(db, system):
-    return catalog.create_marketplace(
-        actor=system, code="aliexpress", name="AliExpress", timezone_name="Asia/Shanghai"
-    )
+    return catalog.create_marketplace(actor=system, code="aliexpress", name="AliExpress", timezone_name="Asia/Shanghai")
 
 
 @pytest.fixture
@@ -158,13 +158,13 @@ def make_listing(db, system):
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db, settings):
+def celery_worker_process(transactional_db):
     """A real ``celery -A backoffice worker`` on the configured broker and the test database."""
     if connection.vendor != "postgresql":
         pytest.skip("a worker process needs a shared database: PostgreSQL")
     db = connection.settings_dict
     host = f"{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}"
-    url = f"postgres://{db['USER']}:{db['PASSWORD']}@{host}/{db['NAME']}"
+    url = f"postgres://{quote(db['USER'], safe='')}:{quote(db['PASSWORD'], safe='')}@{host}/{db['NAME']}"
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "backoffice.settings_test"}
     queue = f"tests-{os.getpid()}-{time.monotonic_ns()}"
     process = subprocess.Popen(
@@ -199,12 +199,14 @@ def celery_worker_process(transactional_db, settings):
     else:
         process.kill()
         pytest.fail("the Celery worker did not answer a ping within 30 s")
-    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    was_eager = app.conf.task_always_eager
     app.conf.task_default_queue = queue
+    app.conf.task_always_eager = False
     try:
         yield queue
     finally:
         app.conf.task_default_queue = "celery"
+        app.conf.task_always_eager = was_eager
         process.terminate()
         try:
             process.wait(timeout=10)

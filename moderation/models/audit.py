@@ -109,8 +109,24 @@ class AuditEvent(models.Model):
     target_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
     target_id = models.BigIntegerField()
     target_repr = models.CharField(max_length=200, blank=True)
+    # No database constraint on these two: an FK check would take a share lock on the
+    # merchant's (or policy's) row for every event written, and a removal writes a million.
+    # The rows they name are never deleted (PROTECT in the ORM, no delete path anywhere).
     merchant = models.ForeignKey(
-        "sellers.Merchant", null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+        "sellers.Merchant",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="audit_events",
+        db_constraint=False,
+    )
+    policy = models.ForeignKey(
+        "moderation.Policy",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="audit_events",
+        db_constraint=False,
     )
     before = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     after = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
@@ -125,6 +141,8 @@ class AuditEvent(models.Model):
             models.Index(fields=["target_type", "target_id"], name="audit_target_idx"),
             # A merchant's enforcement timeline, newest first.
             models.Index(fields=["merchant", "-occurred_at"], name="audit_merchant_time_idx"),
+            # The dashboard and the audit browser for one policy.
+            models.Index(fields=["policy", "verb", "-occurred_at"], name="audit_policy_verb_time_idx"),
             # The audit browser and the dashboard: by verb over a period.
             models.Index(fields=["verb", "-occurred_at"], name="audit_verb_time_idx"),
         ]

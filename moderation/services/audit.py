@@ -43,6 +43,7 @@ def record_event(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     merchant=None,
+    policy=None,
 ) -> AuditEvent:
     """Append one event. Call it inside the service's transaction, after the change."""
     return AuditEvent.objects.create(
@@ -53,6 +54,7 @@ def record_event(
         target_id=target.pk,
         target_repr=str(target)[:200],
         merchant=merchant,
+        policy=policy,
         before=before,
         after=after,
         reason=reason,

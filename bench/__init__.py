@@ -1,0 +1,1 @@
+"""Benchmarks run against PostgreSQL on generated data: ``python bench/NAME.py`` (not tests)."""

@@ -1,0 +1,199 @@
+"""Back-office forms. They parse and validate input; the services decide and write."""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import datetime
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from moderation.models import Policy, PolicyClause
+from sellers.models import Category, Marketplace
+
+COMMON_TIMEZONES = [
+    "Asia/Shanghai",
+    "Asia/Hong_Kong",
+    "Asia/Singapore",
+    "Asia/Tokyo",
+    "Europe/Brussels",
+    "Europe/London",
+    "America/New_York",
+    "America/Los_Angeles",
+    "UTC",
+]
+
+
+class LocalDateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+def in_zone(value: datetime | None, zone: zoneinfo.ZoneInfo) -> datetime | None:
+    """Read a wall-clock time typed by the user as meant in ``zone``.
+
+    Django parses a naive input in the current timezone (UTC here); the policy admin
+    meant the policy's timezone, so keep the wall-clock reading and attach that zone.
+    """
+    if value is None:
+        return None
+    wall_clock = timezone.localtime(value, timezone.get_current_timezone()).replace(tzinfo=None)
+    return wall_clock.replace(tzinfo=zone)
+
+
+def as_local_input(value: datetime | None, zone: zoneinfo.ZoneInfo) -> str:
+    return value.astimezone(zone).strftime("%Y-%m-%dT%H:%M") if value else ""
+
+
+class CategoryChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, category: Category) -> str:
+        indent = "\u2003" * category.depth
+        retired = " (retired)" if category.is_retired else ""
+        return f"{indent}{category.name}{retired}"
+
+
+class PolicyForm(forms.ModelForm):
+    """A policy's fields; dates are typed in the policy's own timezone."""
+
+    timezone = forms.ChoiceField(choices=[(z, z) for z in COMMON_TIMEZONES], initial="Asia/Shanghai")
+    effective_at = forms.DateTimeField(
+        widget=LocalDateTimeInput(), label="Takes effect", help_text="In the policy's timezone."
+    )
+    enforcement_starts_at = forms.DateTimeField(
+        widget=LocalDateTimeInput(),
+        label="Grace ends (sanctions from)",
+        help_text="In the policy's timezone; the same as the effective date for no grace period.",
+    )
+    marketplaces = forms.ModelMultipleChoiceField(
+        queryset=Marketplace.objects.order_by("name"), widget=forms.CheckboxSelectMultiple
+    )
+    categories = CategoryChoiceField(
+        queryset=Category.objects.order_by("path"),
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 12}),
+        help_text="Categories the ban closes; their subcategories follow.",
+    )
+
+    class Meta:
+        model = Policy
+        fields = [
+            "slug",
+            "title",
+            "body",
+            "timezone",
+            "marketplaces",
+            "categories",
+            "effective_at",
+            "enforcement_starts_at",
+            "appeal_window_days",
+            "review_due_hours",
+            "detection_threshold",
+        ]
+        widgets = {"body": forms.Textarea(attrs={"rows": 6})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["slug"].disabled = True
+            zone = self.instance.zone
+            self.initial["effective_at"] = as_local_input(self.instance.effective_at, zone)
+            self.initial["enforcement_starts_at"] = as_local_input(self.instance.enforcement_starts_at, zone)
+
+    def clean(self):
+        cleaned = super().clean()
+        zone_name = cleaned.get("timezone")
+        if zone_name:
+            zone = zoneinfo.ZoneInfo(zone_name)
+            for name in ["effective_at", "enforcement_starts_at"]:
+                cleaned[name] = in_zone(cleaned.get(name), zone)
+        effective, grace_end = cleaned.get("effective_at"), cleaned.get("enforcement_starts_at")
+        if effective and grace_end and grace_end < effective:
+            self.add_error("enforcement_starts_at", "The end of grace cannot come before the effective date.")
+        return cleaned
+
+    def _post_clean(self):
+        # The model's own checks run in the service; a ModelForm would assign and validate
+        # M2M-less instance fields here, which for an announced policy must not happen.
+        pass
+
+
+class ClauseForm(forms.ModelForm):
+    class Meta:
+        model = PolicyClause
+        fields = ["number", "title", "text"]
+        widgets = {"text": forms.Textarea(attrs={"rows": 2})}
+
+
+class BaseClauseFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        numbers = []
+        for form in self.forms:
+            if not form.cleaned_data or form.cleaned_data.get("DELETE"):
+                continue
+            numbers.append(form.cleaned_data["number"])
+        if len(numbers) != len(set(numbers)):
+            raise ValidationError("Each clause needs its own number.")
+        if not numbers:
+            raise ValidationError("A policy needs at least one clause.")
+
+
+ClauseFormSet = forms.inlineformset_factory(
+    Policy,
+    PolicyClause,
+    form=ClauseForm,
+    formset=BaseClauseFormSet,
+    extra=2,
+    can_delete=True,
+)
+
+
+class RemovalForm(forms.Form):
+    """Step one of scheduling: what and when. The dry run follows before anything is saved."""
+
+    policy = forms.ModelChoiceField(
+        queryset=Policy.objects.filter(status__in=[Policy.Status.ANNOUNCED, Policy.Status.IN_EFFECT]),
+        help_text="Only announced policies can retire categories.",
+    )
+    categories = CategoryChoiceField(
+        queryset=Category.objects.filter(status=Category.Status.ACTIVE).order_by("path"),
+        widget=forms.SelectMultiple(attrs={"size": 14}),
+        help_text="Subcategories follow their parent.",
+    )
+    scheduled_for = forms.DateTimeField(
+        widget=LocalDateTimeInput(),
+        required=False,
+        label="Run at",
+        help_text="In the policy's timezone. Empty: the policy's effective date.",
+    )
+    clause = forms.ModelChoiceField(
+        queryset=PolicyClause.objects.select_related("policy"),
+        required=False,
+        help_text="The clause cited in the merchants' notices. Empty: the policy's first clause.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        policy = cleaned.get("policy")
+        if policy is not None:
+            cleaned["scheduled_for"] = in_zone(cleaned.get("scheduled_for"), policy.zone) or policy.effective_at
+            clause = cleaned.get("clause")
+            if clause is not None and clause.policy_id != policy.pk:
+                self.add_error("clause", "Choose a clause of the selected policy.")
+        return cleaned
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(required=False, max_length=2000, widget=forms.TextInput())
+
+
+def add_service_errors(form: forms.Form, error: ValidationError) -> None:
+    """Show a service's refusal on the form, on the field it names when the form has it."""
+    if hasattr(error, "error_dict"):
+        for field, messages in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, messages)
+    else:
+        form.add_error(None, error.messages)

@@ -1,0 +1,1 @@
+"""Reads shaped for pages and endpoints; query counts are decided here."""

@@ -1,0 +1,318 @@
+"""Policy life cycle: draft → announced → in effect → retired, with versions after announcement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from moderation.models import AuditVerb, Notice, Policy, PolicyClause
+from moderation.selectors.policies import merchants_hit_by_policy
+from moderation.services.audit import Actor, actor_user, record_event, snapshot
+from moderation.services.notices import NoticeDraft, create_notices
+
+POLICY_AUDITED_FIELDS = [
+    "slug",
+    "version",
+    "title",
+    "body",
+    "timezone",
+    "status",
+    "announced_at",
+    "effective_at",
+    "enforcement_starts_at",
+    "appeal_window_days",
+    "review_due_hours",
+    "detection_threshold",
+]
+
+
+@dataclass(frozen=True)
+class ClauseText:
+    number: int
+    title: str
+    text: str
+
+
+def policy_snapshot(policy: Policy) -> dict:
+    data = snapshot(policy, POLICY_AUDITED_FIELDS)
+    data["marketplaces"] = sorted(policy.marketplaces.values_list("code", flat=True))
+    data["categories"] = sorted(policy.categories.values_list("slug", flat=True))
+    data["clauses"] = [
+        {"number": c.number, "title": c.title, "text": c.text} for c in policy.clauses.order_by("number")
+    ]
+    return data
+
+
+def validate_policy_dates(
+    *, effective_at: datetime, enforcement_starts_at: datetime, announced_at: datetime | None = None
+) -> None:
+    """Dates in order: announced ≤ effective ≤ end of grace. The database checks it too."""
+    errors = {}
+    if enforcement_starts_at < effective_at:
+        errors["enforcement_starts_at"] = "The end of grace cannot come before the effective date."
+    if announced_at is not None and announced_at > effective_at:
+        errors["effective_at"] = "The effective date cannot come before the announcement."
+    if errors:
+        raise ValidationError(errors)
+
+
+def _set_relations(policy: Policy, *, marketplaces, categories, clauses: list[ClauseText]) -> None:
+    if not marketplaces:
+        raise ValidationError({"marketplaces": "A policy applies to at least one marketplace."})
+    numbers = [clause.number for clause in clauses]
+    if len(numbers) != len(set(numbers)):
+        raise ValidationError({"clauses": "Each clause needs its own number."})
+    policy.marketplaces.set(marketplaces)
+    policy.categories.set(categories)
+    policy.clauses.all().delete()
+    PolicyClause.objects.bulk_create(
+        PolicyClause(policy=policy, number=c.number, title=c.title, text=c.text) for c in clauses
+    )
+
+
+@transaction.atomic
+def create_policy(
+    *,
+    actor: Actor,
+    slug: str,
+    title: str,
+    body: str,
+    marketplaces,
+    effective_at: datetime,
+    enforcement_starts_at: datetime,
+    categories=(),
+    clauses: list[ClauseText] = (),
+    timezone_name: str = "Asia/Shanghai",
+    appeal_window_days: int = 180,
+    review_due_hours: int = 24,
+    detection_threshold=10,
+) -> Policy:
+    if Policy.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": f"A policy “{slug}” exists already: make a new version of it instead."})
+    validate_policy_dates(effective_at=effective_at, enforcement_starts_at=enforcement_starts_at)
+    policy = Policy(
+        slug=slug,
+        title=title,
+        body=body,
+        timezone=timezone_name,
+        effective_at=effective_at,
+        enforcement_starts_at=enforcement_starts_at,
+        appeal_window_days=appeal_window_days,
+        review_due_hours=review_due_hours,
+        detection_threshold=detection_threshold,
+        created_by=actor_user(actor),
+    )
+    policy.full_clean()
+    policy.save()
+    _set_relations(policy, marketplaces=marketplaces, categories=categories, clauses=list(clauses))
+    record_event(
+        actor=actor,
+        verb=AuditVerb.POLICY_CREATED,
+        target=policy,
+        policy=policy,
+        after=policy_snapshot(policy),
+    )
+    return policy
+
+
+@transaction.atomic
+def edit_policy(*, actor: Actor, policy: Policy, marketplaces=None, categories=None, clauses=None, **fields) -> Policy:
+    """Change a draft. An announced policy is never edited in place: see ``new_policy_version``."""
+    policy = Policy.objects.select_for_update().get(pk=policy.pk)
+    if not policy.is_editable:
+        raise ValidationError(
+            f"“{policy}” was announced on {policy.local(policy.announced_at):%Y-%m-%d}: "
+            "it cannot be edited; make a new version."
+        )
+    editable = {
+        "title",
+        "body",
+        "timezone",
+        "effective_at",
+        "enforcement_starts_at",
+        "appeal_window_days",
+        "review_due_hours",
+        "detection_threshold",
+    }
+    unknown = set(fields) - editable
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be edited."))
+    before = policy_snapshot(policy)
+    for name, value in fields.items():
+        setattr(policy, name, value)
+    validate_policy_dates(effective_at=policy.effective_at, enforcement_starts_at=policy.enforcement_starts_at)
+    policy.updated_at = timezone.now()
+    policy.full_clean()
+    policy.save()
+    _set_relations(
+        policy,
+        marketplaces=marketplaces if marketplaces is not None else list(policy.marketplaces.all()),
+        categories=categories if categories is not None else list(policy.categories.all()),
+        clauses=clauses
+        if clauses is not None
+        else [ClauseText(c.number, c.title, c.text) for c in policy.clauses.all()],
+    )
+    record_event(
+        actor=actor,
+        verb=AuditVerb.POLICY_EDITED,
+        target=policy,
+        policy=policy,
+        before=before,
+        after=policy_snapshot(policy),
+    )
+    return policy
+
+
+@transaction.atomic
+def new_policy_version(*, actor: Actor, policy: Policy) -> Policy:
+    """Copy an announced policy into a new draft version; announcing it retires the old one."""
+    policy = Policy.objects.select_for_update().get(pk=policy.pk)
+    if policy.is_editable:
+        raise ValidationError("This version is still a draft: edit it directly.")
+    if Policy.objects.filter(slug=policy.slug, version__gt=policy.version).exists():
+        raise ValidationError(f"“{policy.slug}” already has a newer version.")
+    draft = Policy.objects.create(
+        slug=policy.slug,
+        version=policy.version + 1,
+        supersedes=policy,
+        title=policy.title,
+        body=policy.body,
+        timezone=policy.timezone,
+        effective_at=policy.effective_at,
+        enforcement_starts_at=policy.enforcement_starts_at,
+        appeal_window_days=policy.appeal_window_days,
+        review_due_hours=policy.review_due_hours,
+        detection_threshold=policy.detection_threshold,
+        created_by=actor_user(actor),
+    )
+    _set_relations(
+        draft,
+        marketplaces=list(policy.marketplaces.all()),
+        categories=list(policy.categories.all()),
+        clauses=[ClauseText(c.number, c.title, c.text) for c in policy.clauses.all()],
+    )
+    record_event(
+        actor=actor,
+        verb=AuditVerb.POLICY_VERSIONED,
+        target=draft,
+        policy=draft,
+        before={"version": policy.version, "policy_id": policy.pk},
+        after=policy_snapshot(draft),
+    )
+    return draft
+
+
+@transaction.atomic
+def announce_policy(*, actor: Actor, policy: Policy, announced_at: datetime | None = None) -> Policy:
+    """Publish a draft and tell every merchant whose live listings it would hit.
+
+    1. Claim the draft with a conditional UPDATE (two clicks announce once).
+    2. Retire the version it supersedes, if any.
+    3. One notice per merchant with live listings in the policy's categories, in the
+       policy's marketplaces; e-mailed by a task after commit.
+
+    ``announced_at`` records an announcement made earlier (e.g. published on the site);
+    it defaults to now.
+    """
+    announced_at = announced_at or timezone.now()
+    policy = Policy.objects.get(pk=policy.pk)
+    if policy.status != Policy.Status.DRAFT:
+        raise ValidationError(f"“{policy}” is {policy.get_status_display().lower()}, not a draft.")
+    if not policy.clauses.exists():
+        raise ValidationError({"clauses": "A policy needs at least one clause before it is announced."})
+    if announced_at > policy.effective_at:
+        raise ValidationError({"effective_at": "The effective date has passed: move it after the announcement first."})
+    previous = policy.supersedes
+    if previous is not None:
+        retired = Policy.objects.filter(
+            pk=previous.pk, status__in=[Policy.Status.ANNOUNCED, Policy.Status.IN_EFFECT]
+        ).update(status=Policy.Status.RETIRED, updated_at=timezone.now())
+        if retired:
+            record_event(
+                actor=actor,
+                verb=AuditVerb.POLICY_RETIRED,
+                target=previous,
+                policy=previous,
+                before={"status": previous.status},
+                after={"status": Policy.Status.RETIRED, "superseded_by": policy.pk},
+                reason=f"Superseded by version {policy.version}.",
+            )
+    claimed = Policy.objects.filter(pk=policy.pk, status=Policy.Status.DRAFT).update(
+        status=Policy.Status.ANNOUNCED, announced_at=announced_at, updated_at=timezone.now()
+    )
+    if claimed != 1:
+        raise ValidationError(f"“{policy}” was announced by someone else a moment ago.")
+    policy.refresh_from_db()
+    hits = merchants_hit_by_policy(policy)
+    notices = create_notices(
+        NoticeDraft(
+            merchant_id=row["merchant_id"],
+            kind=Notice.Kind.POLICY_ANNOUNCED,
+            policy=policy,
+            dedupe_key=f"policy:{policy.pk}:announced:merchant:{row['merchant_id']}",
+            context={"listings_hit": row["listings"]},
+        )
+        for row in hits
+    )
+    record_event(
+        actor=actor,
+        verb=AuditVerb.POLICY_ANNOUNCED,
+        target=policy,
+        policy=policy,
+        before={"status": Policy.Status.DRAFT},
+        after={"status": policy.status, "announced_at": policy.announced_at, "merchants_notified": notices},
+    )
+    return policy
+
+
+def put_due_policies_in_effect(*, actor: Actor) -> list[int]:
+    """Mark announced policies whose effective date has passed as in effect (beat, idempotent)."""
+    now = timezone.now()
+    changed = []
+    for policy_id in Policy.objects.filter(status=Policy.Status.ANNOUNCED, effective_at__lte=now).values_list(
+        "pk", flat=True
+    ):
+        with transaction.atomic():
+            # Conditional UPDATE: two beat ticks record one transition.
+            if Policy.objects.filter(pk=policy_id, status=Policy.Status.ANNOUNCED).update(
+                status=Policy.Status.IN_EFFECT, updated_at=now
+            ):
+                policy = Policy.objects.get(pk=policy_id)
+                record_event(
+                    actor=actor,
+                    verb=AuditVerb.POLICY_TOOK_EFFECT,
+                    target=policy,
+                    policy=policy,
+                    before={"status": Policy.Status.ANNOUNCED},
+                    after={"status": Policy.Status.IN_EFFECT},
+                )
+                changed.append(policy_id)
+    return changed
+
+
+@transaction.atomic
+def retire_policy(*, actor: Actor, policy: Policy, reason: str) -> Policy:
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why the policy is retired."})
+    before = policy.status
+    if (
+        not Policy.objects.filter(pk=policy.pk)
+        .exclude(status=Policy.Status.RETIRED)
+        .update(status=Policy.Status.RETIRED, updated_at=timezone.now())
+    ):
+        raise ValidationError(f"“{policy}” is retired already.")
+    policy.refresh_from_db()
+    record_event(
+        actor=actor,
+        verb=AuditVerb.POLICY_RETIRED,
+        target=policy,
+        policy=policy,
+        before={"status": before},
+        after={"status": policy.status},
+        reason=reason,
+    )
+    return policy

@@ -1,0 +1,572 @@
+"""Scheduled category removals: schedule, cancel, start, delist in chunks, finish, fail, resume.
+
+The work is set-based and crash-safe:
+- every transition is a conditional UPDATE whose row count is checked, so two beat
+  ticks or two workers never start, finish or fail a removal twice;
+- the listings are delisted in chunks over id ranges; a chunk is one transaction (one
+  UPDATE of the listings and one INSERT … SELECT of their audit events), so a worker
+  killed mid-chunk leaves nothing half done and the chunk simply runs again;
+- the removal finishes (notices included) in one transaction after its last chunk.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Count, F
+from django.utils import timezone
+
+from moderation.models import (
+    AuditVerb,
+    CategoryRemoval,
+    Notice,
+    Policy,
+    PolicyClause,
+    RemovalChunk,
+)
+from moderation.selectors.removals import removal_dry_run
+from moderation.services.audit import Actor, SystemActor, actor_label, actor_user, record_event
+from moderation.services.notices import NoticeDraft, create_notices
+from moderation.services.transparency import VISIBILITY_REMOVED, statement_fields
+from sellers.models import Category, Listing
+from sellers.selectors import category_subtree
+
+REMOVAL_ACTOR = SystemActor("run_removal")
+# A running removal with no finished chunk for this long is considered stuck: its pending
+# chunks are queued again (harmless if they were only slow: a done chunk is skipped).
+STALL_AFTER = timedelta(minutes=2)
+
+
+def _local_day(policy: Policy, moment: datetime) -> str:
+    return f"{policy.local(moment):%Y-%m-%d %H:%M} ({policy.timezone})"
+
+
+@transaction.atomic
+def schedule_removal(
+    *,
+    actor: Actor,
+    policy: Policy,
+    categories: list[Category],
+    scheduled_for: datetime | None = None,
+    clause: PolicyClause | None = None,
+) -> CategoryRemoval:
+    """Schedule the retirement of categories (and everything under them) under a policy.
+
+    Refused, with field-level messages: no category; a draft or retired policy; a time
+    before the policy's effective date; a category retired already or already part of
+    another removal that has not finished.
+    """
+    scheduled_for = scheduled_for or policy.effective_at
+    errors: dict[str, str] = {}
+    if policy.status not in {Policy.Status.ANNOUNCED, Policy.Status.IN_EFFECT}:
+        errors["policy"] = f"“{policy}” is {policy.get_status_display().lower()}: announce it first."
+    if scheduled_for < policy.effective_at:
+        errors["scheduled_for"] = (
+            f"“{policy}” takes effect on {_local_day(policy, policy.effective_at)}; nothing may be removed before then."
+        )
+    if not categories:
+        errors["categories"] = "Choose at least one category."
+    else:
+        scope = category_subtree(categories)
+        retired = [c.name for c in scope if c.is_retired]
+        if retired:
+            errors["categories"] = f"Already retired: {', '.join(retired)}."
+        scope_ids = {c.pk for c in scope}
+        unfinished = CategoryRemoval.objects.filter(
+            status__in=[CategoryRemoval.Status.SCHEDULED, CategoryRemoval.Status.RUNNING]
+        ).prefetch_related("categories")
+        # Overlap either way: a parent of ours, or a subcategory of theirs, in another removal.
+        clash = next(
+            (other for other in unfinished if scope_ids & {c.pk for c in category_subtree(other.categories.all())}),
+            None,
+        )
+        if clash:
+            errors["categories"] = f"Part of these categories is already in removal #{clash.pk}."
+    if clause is None:
+        clause = policy.clauses.order_by("number").first()
+    elif clause.policy_id != policy.pk:
+        errors["clause"] = "Choose a clause of this policy."
+    if errors:
+        raise ValidationError(errors)
+    removal = CategoryRemoval.objects.create(
+        policy=policy,
+        clause=clause,
+        scheduled_for=scheduled_for,
+        created_by=actor_user(actor),
+        dry_run=removal_dry_run(categories, policy=policy),
+        chunk_size=settings.REMOVAL_CHUNK_SIZE,
+    )
+    removal.categories.set(categories)
+    record_event(
+        actor=actor,
+        verb=AuditVerb.REMOVAL_SCHEDULED,
+        target=removal,
+        policy=policy,
+        after={
+            "categories": sorted(c.slug for c in categories),
+            "scheduled_for": scheduled_for,
+            "listings": removal.dry_run["listings"],
+            "merchants": removal.dry_run["merchants"],
+        },
+    )
+    return removal
+
+
+@transaction.atomic
+def cancel_removal(*, actor: Actor, removal: CategoryRemoval, reason: str = "") -> CategoryRemoval:
+    now = timezone.now()
+    cancelled = CategoryRemoval.objects.filter(pk=removal.pk, status=CategoryRemoval.Status.SCHEDULED).update(
+        status=CategoryRemoval.Status.CANCELLED, cancelled_at=now
+    )
+    if cancelled != 1:
+        removal.refresh_from_db()
+        raise ValidationError(
+            f"Removal #{removal.pk} is {removal.get_status_display().lower()}: only a scheduled one can be cancelled."
+        )
+    removal.refresh_from_db()
+    record_event(
+        actor=actor,
+        verb=AuditVerb.REMOVAL_CANCELLED,
+        target=removal,
+        policy=removal.policy,
+        before={"status": CategoryRemoval.Status.SCHEDULED},
+        after={"status": removal.status},
+        reason=reason,
+    )
+    return removal
+
+
+def due_removal_ids() -> list[int]:
+    return list(
+        CategoryRemoval.objects.filter(
+            status=CategoryRemoval.Status.SCHEDULED, scheduled_for__lte=timezone.now()
+        ).values_list("pk", flat=True)
+    )
+
+
+def plan_chunks(scope_ids: list[int], chunk_size: int) -> tuple[int, list[tuple[int, int]]]:
+    """Split the live listings of the scope into id ranges of ``chunk_size`` listings.
+
+    One pass over the partial index (category, id) WHERE status = 'live': the id of every
+    ``chunk_size``-th listing starts a range. Returns (number of listings, ranges).
+    """
+    if not scope_ids:
+        return 0, []
+    placeholders = ", ".join(["%s"] * len(scope_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT id, total FROM (
+                SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS position, COUNT(*) OVER () AS total
+                FROM sellers_listing
+                WHERE status = 'live' AND category_id IN ({placeholders})
+            ) numbered
+            WHERE (position - 1) %% %s = 0 OR position = total
+            ORDER BY id
+            """,
+            [*scope_ids, chunk_size],
+        )
+        rows = cursor.fetchall()
+    if not rows:
+        return 0, []
+    total = rows[0][1]
+    last_id = rows[-1][0]
+    starts = [row[0] for row in rows]
+    if total > 1 and (total - 1) % chunk_size != 0:
+        starts = starts[:-1]  # the last row marks where the final range ends, not a new start
+    ranges = [(start, (starts[i + 1] - 1) if i + 1 < len(starts) else last_id) for i, start in enumerate(starts)]
+    return total, ranges
+
+
+def start_removal(*, removal_id: int, actor: Actor = REMOVAL_ACTOR) -> bool:
+    """Claim a due removal, retire its categories and plan its chunks; queue them after commit.
+
+    1. Conditional UPDATE scheduled → running (False: someone else started it, or it
+       was cancelled, or it is not due).
+    2. Retire every category of the scope, recording which removal did it.
+    3. Plan the id ranges and store them as pending chunks.
+    All in one transaction: a worker that dies here leaves the removal scheduled, and the
+    next beat tick starts it again.
+    """
+    with transaction.atomic():
+        now = timezone.now()
+        claimed = CategoryRemoval.objects.filter(
+            pk=removal_id, status=CategoryRemoval.Status.SCHEDULED, scheduled_for__lte=now
+        ).update(status=CategoryRemoval.Status.RUNNING, started_at=now, last_progress_at=now)
+        if claimed != 1:
+            return False
+        removal = CategoryRemoval.objects.select_related("policy").get(pk=removal_id)
+        policy = removal.policy
+        if not policy.is_effective(now):
+            # The policy was retired or replaced after scheduling: delist nothing, say why.
+            _mark_failed(removal, actor=actor, error=f"“{policy}” is not in effect ({policy.get_status_display()}).")
+            return True
+        scope = list(category_subtree(removal.categories.all()))
+        for category in scope:
+            if category.is_retired:
+                continue
+            Category.objects.filter(pk=category.pk, status=Category.Status.ACTIVE).update(
+                status=Category.Status.RETIRED, retired_at=now, retired_by_removal=removal
+            )
+            record_event(
+                actor=actor,
+                verb=AuditVerb.CATEGORY_RETIRED,
+                target=category,
+                policy=policy,
+                before={"status": Category.Status.ACTIVE},
+                after={"status": Category.Status.RETIRED, "removal": removal.pk},
+            )
+        scope_ids = [c.pk for c in scope]
+        total, ranges = plan_chunks(scope_ids, removal.chunk_size)
+        RemovalChunk.objects.bulk_create(
+            RemovalChunk(removal=removal, number=n, first_id=first, last_id=last)
+            for n, (first, last) in enumerate(ranges, start=1)
+        )
+        CategoryRemoval.objects.filter(pk=removal.pk).update(
+            scope_category_ids=scope_ids, listings_total=total, chunks_total=len(ranges)
+        )
+        record_event(
+            actor=actor,
+            verb=AuditVerb.REMOVAL_STARTED,
+            target=removal,
+            policy=policy,
+            before={"status": CategoryRemoval.Status.SCHEDULED},
+            after={"status": CategoryRemoval.Status.RUNNING, "listings": total, "chunks": len(ranges)},
+        )
+        transaction.on_commit(lambda: queue_pending_chunks(removal_id=removal_id))
+    return True
+
+
+def queue_pending_chunks(*, removal_id: int) -> int:
+    """Send a task per pending chunk; with none pending, try to finish instead."""
+    from moderation.tasks import run_removal_chunk
+
+    pending = list(
+        RemovalChunk.objects.filter(removal_id=removal_id, status=RemovalChunk.Status.PENDING).values_list(
+            "pk", flat=True
+        )
+    )
+    for chunk_id in pending:
+        run_removal_chunk.delay(chunk_id)
+    if not pending:
+        finish_removal_if_done(removal_id=removal_id)
+    return len(pending)
+
+
+def _delisted_reason(removal: CategoryRemoval) -> str:
+    policy = removal.policy
+    clause = f", clause {removal.clause.number}" if removal.clause else ""
+    return (
+        f"Category closed under “{policy}”{clause} (removal #{removal.pk}, "
+        f"effective {_local_day(policy, policy.effective_at)})."
+    )
+
+
+def _delist_range(*, removal: CategoryRemoval, chunk: RemovalChunk, now: datetime, actor: Actor) -> int:
+    """Delist the live listings of one id range, with their audit events. Returns the count."""
+    scope = removal.scope_category_ids
+    params = {
+        "now": now,
+        "reason": _delisted_reason(removal),
+        "first": chunk.first_id,
+        "last": chunk.last_id,
+        "actor": actor_label(actor),
+        "verb": int(AuditVerb.LISTING_DELISTED_BY_REMOVAL),
+        "ct": ContentType.objects.get_for_model(Listing).pk,
+        "policy": removal.policy_id,
+        "removal": removal.pk,
+        "before": json.dumps({"status": Listing.Status.LIVE}),
+        "after": json.dumps({"status": Listing.Status.DELISTED, "removal": removal.pk}),
+    }
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One statement: the UPDATE's RETURNING feeds the INSERT, so the audit rows
+            # describe exactly the rows this statement delisted.
+            cursor.execute(
+                """
+                WITH delisted AS (
+                    UPDATE sellers_listing
+                    SET status = 'delisted', previous_status = status, delisted_at = %(now)s,
+                        delisted_reason = %(reason)s, updated_at = %(now)s, delisted_by_removal_id = %(removal)s
+                    WHERE id BETWEEN %(first)s AND %(last)s AND status = 'live'
+                      AND category_id = ANY(%(scope)s)
+                    RETURNING id, merchant_id, title
+                ), audit AS (
+                    INSERT INTO moderation_auditevent
+                        (occurred_at, actor_id, actor_name, verb, target_type_id, target_id, target_repr,
+                         merchant_id, policy_id, before, after, reason)
+                    SELECT %(now)s, NULL, %(actor)s, %(verb)s, %(ct)s, id, LEFT(title, 200),
+                           merchant_id, %(policy)s, %(before)s::jsonb, %(after)s::jsonb, ''
+                    FROM delisted
+                )
+                SELECT COUNT(*) FROM delisted
+                """,
+                {**params, "scope": scope},
+            )
+            return cursor.fetchone()[0]
+        # SQLite (the demo): no data-modifying CTE, but a write transaction holds the whole
+        # database, so two statements over the same WHERE see the same rows.
+        placeholders = ", ".join(str(int(pk)) for pk in scope) or "NULL"
+        where = f"id BETWEEN %(first)s AND %(last)s AND status = 'live' AND category_id IN ({placeholders})"
+        cursor.execute(
+            f"""
+            INSERT INTO moderation_auditevent
+                (occurred_at, actor_id, actor_name, verb, target_type_id, target_id, target_repr,
+                 merchant_id, policy_id, before, after, reason)
+            SELECT %(now)s, NULL, %(actor)s, %(verb)s, %(ct)s, id, SUBSTR(title, 1, 200),
+                   merchant_id, %(policy)s, %(before)s, %(after)s, ''
+            FROM sellers_listing WHERE {where}
+            """,
+            params,
+        )
+        cursor.execute(
+            f"""
+            UPDATE sellers_listing
+            SET status = 'delisted', previous_status = status, delisted_at = %(now)s,
+                delisted_reason = %(reason)s, updated_at = %(now)s, delisted_by_removal_id = %(removal)s
+            WHERE {where}
+            """,
+            params,
+        )
+        return cursor.rowcount
+
+
+def run_removal_chunk(*, chunk_id: int, actor: Actor = REMOVAL_ACTOR) -> int:
+    """Delist one chunk, all or nothing, then finish the removal if it was the last one.
+
+    The chunk row is locked first: a second delivery of the same chunk waits, then finds
+    it done and does nothing.
+    """
+    with transaction.atomic():
+        chunk = (
+            RemovalChunk.objects.select_for_update(of=("self",))
+            .select_related("removal__policy", "removal__clause")
+            .filter(pk=chunk_id)
+            .first()
+        )
+        if chunk is None:
+            return 0  # a message for a chunk this database does not hold: nothing to do
+        removal = chunk.removal
+        if chunk.status != RemovalChunk.Status.PENDING or removal.status != CategoryRemoval.Status.RUNNING:
+            return 0
+        now = timezone.now()
+        if connection.vendor == "postgresql":
+            # Don't wait for this commit's WAL flush. Safe here: if the database server
+            # crashes, a lost chunk loses its listings, audit rows and "done" mark
+            # together, and the stalled-removal sweep runs it again. The final commit that
+            # writes the notices keeps the normal durable commit.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        delisted = _delist_range(removal=removal, chunk=chunk, now=now, actor=actor)
+        RemovalChunk.objects.filter(pk=chunk.pk).update(
+            status=RemovalChunk.Status.DONE, delisted=delisted, finished_at=now, error=""
+        )
+        # Progress is counted in the database, atomically, by the chunk that did the work.
+        CategoryRemoval.objects.filter(pk=removal.pk).update(
+            listings_done=F("listings_done") + delisted,
+            chunks_done=F("chunks_done") + 1,
+            last_progress_at=now,
+        )
+    finish_removal_if_done(removal_id=removal.pk, actor=actor)
+    return delisted
+
+
+def finish_removal_if_done(*, removal_id: int, actor: Actor = REMOVAL_ACTOR) -> bool:
+    """After the last chunk: mark the removal completed and notify each merchant it hit, once.
+
+    The conditional UPDATE lets exactly one worker through; notices are written in the
+    same transaction, so a crash here leaves the removal running, to be finished again.
+    """
+    counts = CategoryRemoval.objects.filter(pk=removal_id).values("status", "chunks_done", "chunks_total").first()
+    if not counts or counts["status"] != CategoryRemoval.Status.RUNNING:
+        return False
+    if counts["chunks_done"] < counts["chunks_total"]:
+        return False  # the cheap check first: most chunks are not the last one
+    with transaction.atomic():
+        now = timezone.now()
+        finished = (
+            CategoryRemoval.objects.filter(pk=removal_id, status=CategoryRemoval.Status.RUNNING)
+            .exclude(chunks__status__in=[RemovalChunk.Status.PENDING, RemovalChunk.Status.FAILED])
+            .update(status=CategoryRemoval.Status.COMPLETED, finished_at=now, last_progress_at=now)
+        )
+        if finished != 1:
+            return False
+        removal = CategoryRemoval.objects.select_related("policy", "clause").get(pk=removal_id)
+        notified = notify_merchants_of_removal(removal=removal, now=now)
+        CategoryRemoval.objects.filter(pk=removal_id).update(merchants_notified=notified)
+        removal.refresh_from_db()
+        record_event(
+            actor=actor,
+            verb=AuditVerb.REMOVAL_COMPLETED,
+            target=removal,
+            policy=removal.policy,
+            before={"status": CategoryRemoval.Status.RUNNING},
+            after={
+                "status": removal.status,
+                "listings_delisted": removal.listings_done,
+                "merchants_notified": notified,
+            },
+        )
+    return True
+
+
+def notify_merchants_of_removal(*, removal: CategoryRemoval, now: datetime) -> int:
+    """One notice with a statement of reasons per merchant the removal delisted listings of."""
+    policy, clause = removal.policy, removal.clause
+    categories = list(Category.objects.filter(pk__in=removal.scope_category_ids).order_by("path"))
+    top_depth = min((c.depth for c in categories), default=0)
+    category_names = ", ".join(f"“{c.name}”" for c in categories if c.depth == top_depth)
+    appeal_deadline = policy.appeal_deadline(now)
+    # One aggregate through the category index: the removal marked what it delisted.
+    tallies = list(
+        Listing.objects.filter(category__in=removal.scope_category_ids, delisted_by_removal=removal)
+        .values("merchant_id")
+        .annotate(listings=Count("id"))
+        .order_by("merchant_id")
+    )
+
+    def drafts():
+        for tally in tallies:
+            facts = (
+                f"{tally['listings']} of your listings in {category_names} were removed on "
+                f"{_local_day(policy, now)} because the category was closed under “{policy}”."
+            )
+            yield NoticeDraft(
+                merchant_id=tally["merchant_id"],
+                kind=Notice.Kind.LISTINGS_DELISTED,
+                dedupe_key=f"removal:{removal.pk}:merchant:{tally['merchant_id']}",
+                policy=policy,
+                clause=clause,
+                restricts=True,
+                appeal_deadline=appeal_deadline,
+                context={
+                    "listings": tally["listings"],
+                    "categories": category_names,
+                    "removal": removal,
+                    "decided_at": policy.local(now),
+                },
+                transparency=statement_fields(
+                    policy=policy,
+                    clause=clause,
+                    facts=facts,
+                    content_date=removal.started_at or now,
+                    application_date=now,
+                    automated_detection=True,
+                    automated_decision="AUTOMATED_DECISION_PARTIALLY",
+                    visibility=[VISIBILITY_REMOVED],
+                ),
+            )
+
+    create_notices(drafts())
+    return len(tallies)
+
+
+def record_chunk_failure(*, chunk_id: int, error: BaseException) -> int:
+    """Count a failed attempt of a chunk (its own transaction: the chunk's rolled back). Returns attempts."""
+    with transaction.atomic():
+        RemovalChunk.objects.filter(pk=chunk_id).update(attempts=F("attempts") + 1, error=repr(error)[:2000])
+        return RemovalChunk.objects.filter(pk=chunk_id).values_list("attempts", flat=True).first() or 0
+
+
+def fail_removal(*, chunk_id: int, error: BaseException, actor: Actor = REMOVAL_ACTOR) -> bool:
+    """A chunk ran out of retries: the removal stops as ``failed``, resumable from its page."""
+    with transaction.atomic():
+        chunk = RemovalChunk.objects.select_related("removal__policy").get(pk=chunk_id)
+        RemovalChunk.objects.filter(pk=chunk_id, status=RemovalChunk.Status.PENDING).update(
+            status=RemovalChunk.Status.FAILED
+        )
+        return _mark_failed(
+            chunk.removal,
+            actor=actor,
+            error=f"Chunk {chunk.number} (ids {chunk.first_id}–{chunk.last_id}): {error}",
+        )
+
+
+def _mark_failed(removal: CategoryRemoval, *, actor: Actor, error: str) -> bool:
+    failed = CategoryRemoval.objects.filter(pk=removal.pk, status=CategoryRemoval.Status.RUNNING).update(
+        status=CategoryRemoval.Status.FAILED, error=error[:5000], finished_at=timezone.now()
+    )
+    if failed:
+        record_event(
+            actor=actor,
+            verb=AuditVerb.REMOVAL_FAILED,
+            target=removal,
+            policy=removal.policy,
+            before={"status": CategoryRemoval.Status.RUNNING},
+            after={"status": CategoryRemoval.Status.FAILED},
+            reason=error[:2000],
+        )
+    return bool(failed)
+
+
+def is_stalled(removal: CategoryRemoval, *, now: datetime | None = None) -> bool:
+    now = now or timezone.now()
+    return (
+        removal.status == CategoryRemoval.Status.RUNNING
+        and removal.last_progress_at is not None
+        and now - removal.last_progress_at > STALL_AFTER
+    )
+
+
+@transaction.atomic
+def resume_removal(*, actor: Actor, removal: CategoryRemoval) -> CategoryRemoval:
+    """Run a failed (or stalled) removal again from where it stopped; done chunks stay done."""
+    removal = CategoryRemoval.objects.select_for_update().get(pk=removal.pk)
+    if removal.status != CategoryRemoval.Status.FAILED and not is_stalled(removal):
+        raise ValidationError(
+            f"Removal #{removal.pk} is {removal.get_status_display().lower()}: only a failed or stalled one resumes."
+        )
+    before = removal.status
+    now = timezone.now()
+    if not removal.scope_category_ids:
+        # It failed before it retired anything (its policy was not in effect): put it back
+        # on the schedule so the next start checks the policy again.
+        CategoryRemoval.objects.filter(pk=removal.pk).update(
+            status=CategoryRemoval.Status.SCHEDULED, error="", started_at=None, finished_at=None
+        )
+    else:
+        RemovalChunk.objects.filter(removal=removal, status=RemovalChunk.Status.FAILED).update(
+            status=RemovalChunk.Status.PENDING, attempts=0
+        )
+        CategoryRemoval.objects.filter(pk=removal.pk).update(
+            status=CategoryRemoval.Status.RUNNING, error="", finished_at=None, last_progress_at=now
+        )
+        removal_id = removal.pk
+        transaction.on_commit(lambda: queue_pending_chunks(removal_id=removal_id))
+    removal.refresh_from_db()
+    record_event(
+        actor=actor,
+        verb=AuditVerb.REMOVAL_RESUMED,
+        target=removal,
+        policy=removal.policy,
+        before={"status": before},
+        after={"status": removal.status},
+    )
+    return removal
+
+
+def stalled_removal_ids(*, now: datetime | None = None) -> list[int]:
+    now = now or timezone.now()
+    return list(
+        CategoryRemoval.objects.filter(
+            status=CategoryRemoval.Status.RUNNING, last_progress_at__lt=now - STALL_AFTER
+        ).values_list("pk", flat=True)
+    )
+
+
+def requeue_stalled_removals(*, now: datetime | None = None) -> int:
+    """Beat's safety net: re-send the pending chunks of removals that stopped moving.
+
+    Covers a message lost between commit and send, or a whole worker killed with its
+    unacknowledged task: a chunk already done is skipped, so re-sending is harmless.
+    """
+    count = 0
+    for removal_id in stalled_removal_ids(now=now):
+        CategoryRemoval.objects.filter(pk=removal_id).update(last_progress_at=timezone.now())
+        count += queue_pending_chunks(removal_id=removal_id)
+    return count

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from moderation.views import policies, removals
+
+urlpatterns = [
+    path("policies/", policies.policy_index, name="policy-index"),
+    path("policies/new/", policies.policy_create, name="policy-create"),
+    path("policies/<int:policy_id>/", policies.policy_show, name="policy-detail"),
+    path("policies/<int:policy_id>/edit/", policies.policy_edit, name="policy-edit"),
+    path("policies/<int:policy_id>/announce/", policies.policy_announce, name="policy-announce"),
+    path("policies/<int:policy_id>/new-version/", policies.policy_new_version, name="policy-new-version"),
+    path("removals/", removals.removal_index, name="removal-index"),
+    path("removals/new/", removals.removal_create, name="removal-create"),
+    path("removals/<int:removal_id>/", removals.removal_show, name="removal-detail"),
+    path("removals/<int:removal_id>/progress/", removals.removal_progress_json, name="removal-progress"),
+    path("removals/<int:removal_id>/cancel/", removals.removal_cancel, name="removal-cancel"),
+    path("removals/<int:removal_id>/resume/", removals.removal_resume, name="removal-resume"),
+]

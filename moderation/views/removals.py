@@ -1,0 +1,112 @@
+"""Category removals: schedule with a dry run, watch the progress, cancel, resume."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from backoffice.roles import Role
+from moderation.forms import ReasonForm, RemovalForm, add_service_errors, as_local_input
+from moderation.models import CategoryRemoval, Policy, RemovalChunk
+from moderation.selectors.removals import removal_detail, removal_dry_run, removal_list, removal_progress
+from moderation.services import removals as removal_services
+from moderation.views.access import role_required
+
+STAFF = (Role.POLICY_ADMIN, Role.MODERATOR)
+
+
+@role_required(*STAFF)
+def removal_index(request):
+    return render(request, "moderation/removals/index.html", {"removals": removal_list()[:200]})
+
+
+@role_required(Role.POLICY_ADMIN)
+def removal_create(request):
+    """Two steps on one URL: ``preview`` shows the dry run, ``confirm`` schedules."""
+    initial = {}
+    policy_id = request.GET.get("policy")
+    if policy_id and policy_id.isdigit():
+        policy = Policy.objects.filter(pk=policy_id).first()
+        if policy:
+            initial = {
+                "policy": policy,
+                "categories": policy.categories.filter(status="active"),
+                "scheduled_for": as_local_input(policy.effective_at, policy.zone),
+            }
+    form = RemovalForm(request.POST or None, initial=initial)
+    dry_run = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        if request.POST.get("step") == "confirm":
+            try:
+                removal = removal_services.schedule_removal(
+                    actor=request.user,
+                    policy=data["policy"],
+                    categories=list(data["categories"]),
+                    scheduled_for=data["scheduled_for"],
+                    clause=data["clause"],
+                )
+            except ValidationError as error:
+                add_service_errors(form, error)
+            else:
+                messages.success(request, f"Removal #{removal.pk} scheduled.")
+                return redirect("backoffice:removal-detail", removal.pk)
+        else:
+            dry_run = removal_dry_run(list(data["categories"]), policy=data["policy"])
+    return render(
+        request,
+        "moderation/removals/form.html",
+        {"form": form, "dry_run": dry_run},
+    )
+
+
+@role_required(*STAFF)
+def removal_show(request, removal_id: int):
+    try:
+        removal = removal_detail(removal_id)
+    except CategoryRemoval.DoesNotExist:
+        raise Http404("No such removal.") from None
+    context = {
+        "removal": removal,
+        "progress": removal_progress(removal),
+        "failed_chunks": RemovalChunk.objects.filter(removal=removal, status=RemovalChunk.Status.FAILED),
+        "cancel_form": ReasonForm(),
+    }
+    return render(request, "moderation/removals/detail.html", context)
+
+
+@role_required(*STAFF)
+def removal_progress_json(request, removal_id: int):
+    removal = get_object_or_404(CategoryRemoval, pk=removal_id)
+    return JsonResponse(removal_progress(removal))
+
+
+@require_POST
+@role_required(Role.POLICY_ADMIN)
+def removal_cancel(request, removal_id: int):
+    removal = get_object_or_404(CategoryRemoval, pk=removal_id)
+    form = ReasonForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        removal_services.cancel_removal(actor=request.user, removal=removal, reason=reason)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Removal #{removal.pk} cancelled; nothing was changed.")
+    return redirect("backoffice:removal-detail", removal.pk)
+
+
+@require_POST
+@role_required(Role.POLICY_ADMIN)
+def removal_resume(request, removal_id: int):
+    removal = get_object_or_404(CategoryRemoval, pk=removal_id)
+    try:
+        removal_services.resume_removal(actor=request.user, removal=removal)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Removal #{removal.pk} resumed from where it stopped.")
+    return redirect("backoffice:removal-detail", removal.pk)
