@@ -166,6 +166,10 @@ SPECTACULAR_SETTINGS = {
 # Enforcement knobs that are operations, not policy (policy numbers live on the Policy).
 REMOVAL_CHUNK_SIZE = env_int("REMOVAL_CHUNK_SIZE", 5000, minimum=1, maximum=100_000)
 REMOVAL_CHUNK_MAX_RETRIES = env_int("REMOVAL_CHUNK_MAX_RETRIES", 3, minimum=0)
+# How long a moderator's claim on a review item lasts before the item goes back to the queue.
+REVIEW_CLAIM_LEASE_MINUTES = env_int("REVIEW_CLAIM_LEASE_MINUTES", 15, minimum=1, maximum=24 * 60)
+# Queue page size (the queue never counts all its rows for a page: see moderation.views.queue).
+REVIEW_QUEUE_PAGE_SIZE = env_int("REVIEW_QUEUE_PAGE_SIZE", 50, minimum=5, maximum=500)
 
 LOGGING = {
     "version": 1,

@@ -9,7 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from moderation.models import Policy, PolicyClause
+from moderation.models import Policy, PolicyClause, ReviewItem
 from sellers.models import Category, Marketplace
 
 COMMON_TIMEZONES = [
@@ -180,6 +180,11 @@ class RemovalForm(forms.Form):
         policy = cleaned.get("policy")
         if policy is not None:
             cleaned["scheduled_for"] = in_zone(cleaned.get("scheduled_for"), policy.zone) or policy.effective_at
+            from moderation.services.removals import removal_time_error  # the one rule, shown at preview too
+
+            time_error = removal_time_error(policy, cleaned["scheduled_for"])
+            if time_error:
+                self.add_error("scheduled_for", time_error)
             clause = cleaned.get("clause")
             if clause is not None and clause.policy_id != policy.pk:
                 self.add_error("clause", "Choose a clause of the selected policy.")
@@ -197,3 +202,61 @@ def add_service_errors(form: forms.Form, error: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, messages)
     else:
         form.add_error(None, error.messages)
+
+
+class TakeDownForm(forms.Form):
+    clause = forms.ModelChoiceField(queryset=PolicyClause.objects.none(), required=False, empty_label="First clause")
+    kind = forms.ChoiceField(
+        choices=[
+            ("prohibited_listing", "Prohibited product listed"),
+            ("keyword_evasion", "Evasion by keyword distortion"),
+            ("category_evasion", "Evasion by a misplaced category"),
+        ],
+        initial="prohibited_listing",
+        label="Violation",
+    )
+    reason = forms.CharField(
+        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), label="Note to the merchant"
+    )
+
+    def __init__(self, *args, policy: Policy, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["clause"].queryset = policy.clauses.order_by("number")
+
+
+class DismissForm(forms.Form):
+    reason = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Why is this not a violation?"}),
+        error_messages={"required": "Say why this is not a violation (it is kept to tune the rules)."},
+    )
+
+
+class EscalateForm(forms.Form):
+    note = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "What needs a senior's judgement?"}),
+        error_messages={"required": "Tell the senior moderators what needs their judgement."},
+    )
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 2}), label="Internal note")
+
+
+class BulkDecisionForm(forms.Form):
+    items = forms.ModelMultipleChoiceField(
+        queryset=ReviewItem.objects.filter(status__in=[ReviewItem.Status.OPEN, ReviewItem.Status.CLAIMED]),
+        error_messages={
+            "required": "Select at least one item.",
+            "invalid_choice": "Item %(value)s is decided already.",
+        },
+    )
+    decision = forms.ChoiceField(choices=ReviewItem.Decision.choices)
+    reason = forms.CharField(required=False, max_length=2000)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("decision") == ReviewItem.Decision.DISMISSED and not (cleaned.get("reason") or "").strip():
+            self.add_error("reason", "Say why these are not violations.")
+        return cleaned

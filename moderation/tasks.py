@@ -4,8 +4,8 @@ from celery import shared_task
 from django.conf import settings
 from django.db import connection
 
-from moderation.models import AuditEvent
-from moderation.services import notices, policies, removals
+from moderation.models import AuditEvent, Policy, ScanChunk
+from moderation.services import notices, policies, queue, removals, scanning
 from moderation.services.audit import SystemActor
 
 
@@ -44,3 +44,35 @@ def requeue_stalled_removals() -> int:
 @shared_task(name="moderation.send_pending_notices")
 def send_pending_notices() -> int:
     return notices.send_pending_notices()
+
+
+@shared_task(name="moderation.release_expired_claims")
+def release_expired_claims() -> int:
+    """Beat: review items whose claim's lease ran out go back to the queue."""
+    return queue.release_expired_claims()
+
+
+@shared_task(name="moderation.scan_listing")
+def scan_listing(listing_id: int) -> int:
+    """A listing was created or edited: match it against the policies in effect."""
+    return scanning.scan_listing(listing_id=listing_id)
+
+
+@shared_task(name="moderation.start_policy_scan")
+def start_policy_scan(policy_id: int) -> int | None:
+    policy = Policy.objects.filter(pk=policy_id).first()
+    scan = scanning.start_policy_scan(policy=policy) if policy else None
+    return scan.pk if scan else None
+
+
+@shared_task(name="moderation.run_scan_chunk", bind=True, max_retries=None)
+def run_scan_chunk(self, chunk_id: int) -> int:
+    try:
+        return scanning.run_scan_chunk(chunk_id=chunk_id)
+    except Exception as error:
+        attempts = ScanChunk.objects.filter(pk=chunk_id).values_list("attempts", flat=True).first() or 0
+        give_up = attempts + 1 > settings.REMOVAL_CHUNK_MAX_RETRIES
+        scanning.record_scan_chunk_failure(chunk_id=chunk_id, error=error, give_up=give_up)
+        if give_up:
+            return 0
+        raise self.retry(exc=error, countdown=min(2 ** (attempts + 1), 60)) from error

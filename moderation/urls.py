@@ -1,14 +1,23 @@
 from django.urls import path
 
-from moderation.views import policies, removals
+from moderation.views import policies, queue, removals
 
 urlpatterns = [
+    path("queue/", queue.queue_index, name="queue"),
+    path("queue/claim-next/", queue.queue_claim_next, name="queue-claim-next"),
+    path("queue/bulk/", queue.queue_bulk, name="queue-bulk"),
+    path("queue/<int:item_id>/", queue.queue_item, name="queue-item"),
+    path("queue/<int:item_id>/<slug:action>/", queue.queue_item_action, name="queue-item-action"),
     path("policies/", policies.policy_index, name="policy-index"),
     path("policies/new/", policies.policy_create, name="policy-create"),
     path("policies/<int:policy_id>/", policies.policy_show, name="policy-detail"),
     path("policies/<int:policy_id>/edit/", policies.policy_edit, name="policy-edit"),
     path("policies/<int:policy_id>/announce/", policies.policy_announce, name="policy-announce"),
     path("policies/<int:policy_id>/new-version/", policies.policy_new_version, name="policy-new-version"),
+    path("policies/<int:policy_id>/scan/", policies.policy_scan, name="policy-scan"),
+    path("scans/<int:scan_id>/", policies.scan_show, name="scan-detail"),
+    path("scans/<int:scan_id>/progress/", policies.scan_progress_json, name="scan-progress"),
+    path("scans/<int:scan_id>/resume/", policies.scan_resume, name="scan-resume"),
     path("removals/", removals.removal_index, name="removal-index"),
     path("removals/new/", removals.removal_create, name="removal-create"),
     path("removals/<int:removal_id>/", removals.removal_show, name="removal-detail"),

@@ -192,9 +192,9 @@ class Listing(models.Model):
     delisted_reason = models.TextField(blank=True)
     delisted_at = models.DateTimeField(null=True, blank=True)
     previous_status = models.CharField(max_length=20, choices=Status.choices, blank=True)
-    # The category removal that delisted it, if one did. No database constraint and no
-    # index: a removal sets it on a million rows, removals are never deleted, and the one
-    # query by it (the merchants' tally at the end) goes through the category index.
+    # The category removal that delisted it, if one did (shown to the merchant, cleared when
+    # an appeal restores the listing). No database constraint and no index: a removal sets
+    # it on a million rows in one go, and removals are never deleted.
     delisted_by_removal = models.ForeignKey(
         "moderation.CategoryRemoval",
         null=True,

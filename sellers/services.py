@@ -105,9 +105,23 @@ def register_merchant(
 
 
 def ensure_category_accepts_listings(category: Category) -> None:
-    """Refuse a retired category."""
-    if category.is_retired:
-        raise ValidationError({"category": f"The category “{category.name}” was retired and accepts no listings."})
+    """Refuse a retired category, naming the policy under which it was closed."""
+    if not category.is_retired:
+        return
+    from moderation.selectors.policies import retiring_policy_title  # a read; enforcement owns the answer
+
+    policy_title = retiring_policy_title(category)
+    under = f" under the policy “{policy_title}”" if policy_title else ""
+    raise ValidationError(
+        {"category": f"The category “{category.name}” was retired{under} and accepts no listings."}
+    )
+
+
+def _scan_after_commit(listing_id: int) -> None:
+    """Queue the detection scan of a new or edited listing once it is committed."""
+    from moderation.tasks import scan_listing
+
+    transaction.on_commit(lambda: scan_listing.delay(listing_id))
 
 
 @transaction.atomic
@@ -139,6 +153,7 @@ def create_listing(
     )
     listing.full_clean()
     listing.save()
+    _scan_after_commit(listing.pk)
     record_event(
         actor=actor,
         verb=AuditVerb.LISTING_CREATED,
@@ -167,6 +182,7 @@ def edit_listing(*, actor: Actor, listing: Listing, **changes: Any) -> Listing:
     listing.updated_at = timezone.now()
     listing.full_clean()
     listing.save()
+    _scan_after_commit(listing.pk)
     record_event(
         actor=actor,
         verb=AuditVerb.LISTING_EDITED,

@@ -165,8 +165,15 @@ def celery_worker_process(transactional_db):
     db = connection.settings_dict
     host = f"{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}"
     url = f"postgres://{quote(db['USER'], safe='')}:{quote(db['PASSWORD'], safe='')}@{host}/{db['NAME']}"
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "backoffice.settings_test"}
     queue = f"tests-{os.getpid()}-{time.monotonic_ns()}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "backoffice.settings_test",
+        # The worker queues the tasks it starts (a removal's chunks) on its own queue.
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+    }
     process = subprocess.Popen(
         [
             sys.executable,

@@ -105,6 +105,9 @@ class RemovalChunk(models.Model):
     last_id = models.BigIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     delisted = models.PositiveIntegerField(default=0)
+    merchant_counts = models.JSONField(
+        default=dict, blank=True, help_text="Listings this chunk delisted per merchant id: the notices' tally."
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

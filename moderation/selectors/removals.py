@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
-from moderation.models import CategoryRemoval, RemovalChunk
+from moderation.models import CategoryRemoval, PolicyScan, RemovalChunk, ScanChunk
 from sellers.models import Listing
 from sellers.selectors import category_subtree
 
@@ -52,42 +52,60 @@ def removal_detail(removal_id: int) -> CategoryRemoval:
     )
 
 
+def chunked_job_progress(job, *, failed_chunks: int, stalled: bool, finished: bool) -> dict:
+    """Done of total, rate and time left of a job that runs in chunks (a removal, a scan)."""
+    now = timezone.now()
+    rate = None
+    eta_seconds = None
+    if job.started_at and job.listings_done:
+        elapsed = max(((job.finished_at or now) - job.started_at).total_seconds(), 0.001)
+        rate = job.listings_done / elapsed
+        if job.status == "running":
+            eta_seconds = max(job.listings_total - job.listings_done, 0) / rate
+    return {
+        "id": job.pk,
+        "status": job.status,
+        "status_label": job.get_status_display(),
+        "listings_total": job.listings_total,
+        "listings_done": job.listings_done,
+        "percent": round(job.percent_done, 1),
+        "chunks_total": job.chunks_total,
+        "chunks_done": job.chunks_done,
+        "chunks_failed": failed_chunks,
+        "rate_per_second": round(rate, 1) if rate else None,
+        "eta_seconds": round(eta_seconds) if eta_seconds is not None else None,
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "stalled": stalled,
+        "error": job.error,
+        "finished": finished,
+    }
+
+
 def removal_progress(removal: CategoryRemoval) -> dict:
     """The figures the progress bar polls for: done of total, rate, time left, outcome."""
     from moderation.services.removals import is_stalled
 
-    now = timezone.now()
-    rate = None
-    eta_seconds = None
-    if removal.started_at and removal.listings_done:
-        end = removal.finished_at or now
-        elapsed = max((end - removal.started_at).total_seconds(), 0.001)
-        rate = removal.listings_done / elapsed
-        if removal.status == CategoryRemoval.Status.RUNNING:
-            eta_seconds = max(removal.listings_total - removal.listings_done, 0) / rate
-    failed_chunks = RemovalChunk.objects.filter(removal=removal, status=RemovalChunk.Status.FAILED).count()
-    return {
-        "id": removal.pk,
-        "status": removal.status,
-        "status_label": removal.get_status_display(),
-        "listings_total": removal.listings_total,
-        "listings_done": removal.listings_done,
-        "percent": round(removal.percent_done, 1),
-        "chunks_total": removal.chunks_total,
-        "chunks_done": removal.chunks_done,
-        "chunks_failed": failed_chunks,
-        "rate_per_second": round(rate, 1) if rate else None,
-        "eta_seconds": round(eta_seconds) if eta_seconds is not None else None,
-        "merchants_notified": removal.merchants_notified,
-        "scheduled_for": removal.scheduled_for.isoformat(),
-        "started_at": removal.started_at.isoformat() if removal.started_at else None,
-        "finished_at": removal.finished_at.isoformat() if removal.finished_at else None,
-        "stalled": is_stalled(removal, now=now),
-        "error": removal.error,
-        "finished": removal.status
-        in {
-            CategoryRemoval.Status.COMPLETED,
-            CategoryRemoval.Status.CANCELLED,
-            CategoryRemoval.Status.FAILED,
-        },
-    }
+    progress = chunked_job_progress(
+        removal,
+        failed_chunks=RemovalChunk.objects.filter(removal=removal, status=RemovalChunk.Status.FAILED).count(),
+        stalled=is_stalled(removal),
+        finished=removal.status
+        in {CategoryRemoval.Status.COMPLETED, CategoryRemoval.Status.CANCELLED, CategoryRemoval.Status.FAILED},
+    )
+    progress["merchants_notified"] = removal.merchants_notified
+    progress["scheduled_for"] = removal.scheduled_for.isoformat()
+    return progress
+
+
+def scan_progress(scan: PolicyScan) -> dict:
+    progress = chunked_job_progress(
+        scan,
+        failed_chunks=ScanChunk.objects.filter(scan=scan, status=ScanChunk.Status.FAILED).count(),
+        stalled=False,
+        finished=scan.status in {PolicyScan.Status.COMPLETED, PolicyScan.Status.FAILED},
+    )
+    # The page shows items opened where a removal shows merchants notified.
+    progress["merchants_notified"] = scan.items_opened
+    progress["items_opened"] = scan.items_opened
+    return progress

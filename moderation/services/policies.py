@@ -282,6 +282,8 @@ def put_due_policies_in_effect(*, actor: Actor) -> list[int]:
                 status=Policy.Status.IN_EFFECT, updated_at=now
             ):
                 policy = Policy.objects.get(pk=policy_id)
+                # The bulk scan of every live listing starts once the policy applies.
+                transaction.on_commit(lambda policy_id=policy_id: _queue_policy_scan(policy_id))
                 record_event(
                     actor=actor,
                     verb=AuditVerb.POLICY_TOOK_EFFECT,
@@ -292,6 +294,12 @@ def put_due_policies_in_effect(*, actor: Actor) -> list[int]:
                 )
                 changed.append(policy_id)
     return changed
+
+
+def _queue_policy_scan(policy_id: int) -> None:
+    from moderation.tasks import start_policy_scan
+
+    start_policy_scan.delay(policy_id)
 
 
 @transaction.atomic

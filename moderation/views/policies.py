@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from backoffice.roles import Role
 from moderation.forms import ClauseFormSet, PolicyForm, add_service_errors
-from moderation.models import AuditEvent, AuditVerb, Policy
+from moderation.models import AuditEvent, AuditVerb, Policy, PolicyScan
 from moderation.selectors.policies import merchants_hit_by_policy, policy_detail, policy_list
+from moderation.selectors.removals import scan_progress
 from moderation.services import policies as policy_services
+from moderation.services import scanning
 from moderation.views.access import role_required
 
 STAFF = (Role.POLICY_ADMIN, Role.MODERATOR)
@@ -143,3 +145,40 @@ def policy_new_version(request, policy_id: int):
         return redirect("backoffice:policy-detail", policy.pk)
     messages.success(request, f"Version {draft.version} created as a draft; the announced version still applies.")
     return redirect("backoffice:policy-edit", draft.pk)
+
+
+@require_POST
+@role_required(Role.POLICY_ADMIN)
+def policy_scan(request, policy_id: int):
+    """Scan every live listing in the policy's marketplaces now (it also runs when the policy takes effect)."""
+    policy = get_object_or_404(Policy, pk=policy_id)
+    if not policy.is_effective():
+        messages.error(request, "The policy is not in effect yet: its rules apply from the effective date.")
+        return redirect("backoffice:policy-detail", policy.pk)
+    scan = scanning.start_policy_scan(policy=policy, actor=request.user)
+    if scan is None:
+        messages.warning(request, "A scan of this policy is already running.")
+        scan = policy.scans.filter(status=PolicyScan.Status.RUNNING).first()
+    return redirect("backoffice:scan-detail", scan.pk)
+
+
+@role_required(*STAFF)
+def scan_show(request, scan_id: int):
+    scan = get_object_or_404(PolicyScan.objects.select_related("policy"), pk=scan_id)
+    return render(request, "moderation/policies/scan.html", {"scan": scan, "progress": scan_progress(scan)})
+
+
+@role_required(*STAFF)
+def scan_progress_json(request, scan_id: int):
+    return JsonResponse(scan_progress(get_object_or_404(PolicyScan, pk=scan_id)))
+
+
+@require_POST
+@role_required(Role.POLICY_ADMIN)
+def scan_resume(request, scan_id: int):
+    scan = get_object_or_404(PolicyScan, pk=scan_id)
+    try:
+        scanning.resume_policy_scan(actor=request.user, scan=scan)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect("backoffice:scan-detail", scan.pk)

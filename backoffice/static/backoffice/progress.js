@@ -17,6 +17,10 @@
     return Math.floor(minutes / 60) + " h " + (minutes % 60) + " min";
   }
 
+  function utc(iso) {
+    return iso.replace("T", " ").slice(0, 19) + " UTC";
+  }
+
   function text(id, value) {
     var node = document.getElementById(id);
     if (node) node.textContent = value;
@@ -42,11 +46,16 @@
     var badge = document.getElementById("status-badge");
     badge.textContent = p.status_label;
     badge.className = "badge " + p.status;
+    var card = document.getElementById("progress-card");
     var outcome = {
-      scheduled: "Waiting for its time.",
-      running: "Running: listings are being delisted in chunks.",
-      completed: "Completed: " + p.listings_done.toLocaleString() + " listings delisted, " +
-        p.merchants_notified.toLocaleString() + " merchants notified.",
+      scheduled: card.dataset.waiting || "Waiting for its time.",
+      running: p.items_opened !== undefined ? "Running: listings are being matched in chunks."
+        : "Running: listings are being delisted in chunks.",
+      completed: p.items_opened !== undefined
+        ? "Completed: " + p.listings_done.toLocaleString() + " listings scanned, " +
+          p.items_opened.toLocaleString() + " queued for review."
+        : "Completed: " + p.listings_done.toLocaleString() + " listings delisted, " +
+          p.merchants_notified.toLocaleString() + " merchants notified.",
       failed: "Failed: see the error below. Resume runs the remaining chunks; done chunks stay done.",
       cancelled: "Cancelled before it started: nothing was changed."
     }[p.status];
@@ -55,6 +64,9 @@
     toggle("error", !!p.error);
     toggle("stalled", p.stalled);
     toggle("resume-form", p.status === "failed" || p.stalled);
+    toggle("cancel-form", p.status === "scheduled");
+    text("started-at", p.started_at ? utc(p.started_at) : "–");
+    text("finished-at", p.finished_at ? utc(p.finished_at) : "–");
   }
 
   function poll(card) {

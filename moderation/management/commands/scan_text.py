@@ -1,0 +1,58 @@
+"""Try a policy's detection rules on text: one line in, one JSON object out.
+
+    $ printf 'Antminer S19 Pro 110TH/s\\nData Mining: Concepts and Techniques\\n' \\
+        | python manage.py scan_text --policy virtual-currency-mining
+    {"score": 23, "flagged": true, "terms": ["Antminer", "s19 …", "110 TH/s …"]}
+    {"score": 0, "flagged": false, "terms": []}
+
+Each line is scored as a listing whose title and description are that line, so every rule
+that looks at either field applies (a rule counts once however many fields match). Reads
+and writes UTF-8 whatever the locale says, so Chinese goes through a pipe unharmed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from decimal import Decimal
+
+from django.core.management import BaseCommand, CommandError
+
+from moderation.models import Policy
+from moderation.selectors.detection import policy_matcher
+from moderation.selectors.policies import current_policy
+
+
+def json_number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+class Command(BaseCommand):
+    help = "Score text with a policy's detection rules: one line per listing title on stdin, one JSON line out."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--policy", required=True, help="The policy's slug, e.g. virtual-currency-mining.")
+
+    def handle(self, *args, policy: str, **options):
+        found = current_policy(policy)
+        if found is None:
+            known = ", ".join(sorted(set(Policy.objects.values_list("slug", flat=True)))) or "none yet"
+            raise CommandError(f"No policy with the slug “{policy}” (known: {known}).")
+        matcher = policy_matcher(found)
+        # A pipe under LANG=C would otherwise be read and written as ASCII.
+        reconfigure = getattr(self.stdout, "reconfigure", None)
+        if callable(reconfigure):
+            reconfigure(encoding="utf-8")
+        for line in self._lines():
+            text = line.rstrip("\r\n")
+            result = matcher.score(title=text, description=text, spans=False)
+            payload = {"score": json_number(result.score), "flagged": result.flagged, "terms": result.terms}
+            self.stdout.write(json.dumps(payload, ensure_ascii=False))
+            self.stdout.flush()
+
+    def _lines(self):
+        binary = getattr(sys.stdin, "buffer", None)
+        if binary is None:
+            return sys.stdin  # Already text (a test's StringIO).
+        return io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline=None)

@@ -1,0 +1,130 @@
+"""Detection rules: the words, phrases and expressions that make a listing suspect under a policy.
+
+Rules are data that policy admins tune while a policy runs (a new miner model, a
+look-alike to exclude); ``moderation.services.detection`` changes them, each change
+audited, and ``moderation.detection`` says how they match.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from moderation import detection
+
+
+def default_rule_fields() -> list[str]:
+    return list(detection.FIELDS)
+
+
+def validate_rule_fields(value) -> None:
+    if not isinstance(value, list) or not value:
+        raise ValidationError(f"Choose at least one of: {', '.join(detection.FIELDS)}.")
+    unknown = [name for name in value if name not in detection.FIELDS]
+    if unknown:
+        raise ValidationError(
+            f"Unknown field(s) {', '.join(map(str, unknown))}: choose among {', '.join(detection.FIELDS)}."
+        )
+    if len(set(value)) != len(value):
+        raise ValidationError("Name each field once.")
+
+
+def validate_exclusions(value) -> None:
+    if not isinstance(value, list):
+        raise ValidationError("Exclusions are a list of words or phrases.")
+    for exclusion in value:
+        error = detection.exclusion_error(exclusion)
+        if error:
+            raise ValidationError(error)
+
+
+def validate_weight(value) -> None:
+    if value is not None and Decimal(value) <= 0:
+        raise ValidationError("The weight must be more than zero.")
+
+
+class DetectionRule(models.Model):
+    """One thing to look for in listings under a policy, and how much it counts.
+
+    A listing's score is the sum of the weights of the rules that match it (each rule
+    once); at the policy's ``detection_threshold`` it goes to review (or is refused).
+    Rules are never deleted: a rule that no longer applies is disabled, so the terms a
+    past decision cites still name a rule. ``revision`` grows with every change, so the
+    cached matchers know a rule changed even when the clock did not move.
+    """
+
+    class Kind(models.TextChoices):
+        KEYWORD = detection.KEYWORD, "Keyword"
+        PHRASE = detection.PHRASE, "Phrase"
+        REGEX = detection.REGEX, "Regular expression"
+
+    policy = models.ForeignKey("moderation.Policy", on_delete=models.PROTECT, related_name="detection_rules")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.KEYWORD)
+    pattern = models.CharField(
+        max_length=300,
+        help_text="A word, a phrase, or a regular expression run on the normalised text "
+        "(lower case, half-width, no accents, single spaces).",
+    )
+    weight = models.DecimalField(max_digits=6, decimal_places=2, validators=[validate_weight])
+    fields = models.JSONField(
+        default=default_rule_fields,
+        validators=[validate_rule_fields],
+        help_text="Where to look: any of title, description, attributes.",
+    )
+    exclusions = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_exclusions],
+        help_text="Phrases that cancel this rule in a field where they occur (e.g. “data mining”).",
+    )
+    note = models.TextField(blank=True, help_text="Why this rule and this weight, for the next admin.")
+    is_active = models.BooleanField(default=True)
+    revision = models.PositiveIntegerField(default=1, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["policy", "-weight", "kind", "pattern"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "kind", "pattern"], name="detection_rule_unique_pattern"),
+            models.CheckConstraint(name="detection_rule_weight_positive", condition=Q(weight__gt=0)),
+            models.CheckConstraint(
+                name="detection_rule_kind_valid", condition=Q(kind__in=["keyword", "phrase", "regex"])
+            ),
+        ]
+        indexes = [
+            # A policy's rules, last changed first (the rules page); the matcher's load filters on policy too.
+            models.Index(fields=["policy", "updated_at"], name="detection_rule_policy_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        state = "" if self.is_active else " (disabled)"
+        return f"{self.get_kind_display().lower()} “{self.pattern}” ×{self.weight}{state}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.kind not in detection.KINDS:
+            return  # The kind's own error says it; a pattern is judged by its kind.
+        error = detection.pattern_error(self.kind, self.pattern or "")
+        if error:
+            raise ValidationError({"pattern": error})
+
+    def as_spec(self) -> detection.RuleSpec:
+        """The rule as the matcher takes it."""
+        return detection.RuleSpec(
+            id=self.pk,
+            kind=self.kind,
+            pattern=self.pattern,
+            weight=self.weight,
+            fields=tuple(self.fields),
+            exclusions=tuple(self.exclusions),
+            note=self.note,
+        )

@@ -1,0 +1,192 @@
+"""The review queue: listings detection (or a report, a re-listing, an escalation) put before a person."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.timezone import now
+
+
+class ReviewItem(models.Model):
+    """One listing to review under one policy.
+
+    ``open`` → ``claimed`` (by a moderator, until the lease ends) → ``decided``. An
+    escalated item goes back to ``open`` in the senior moderators' tier. One open (or
+    claimed) item per listing and policy, held by a partial unique index.
+    """
+
+    class Source(models.TextChoices):
+        DETECTION = "detection", "Detection"
+        REPORT = "report", "Report"
+        RELIST = "relist", "Re-listing"
+        ESCALATION = "escalation", "Escalation"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLAIMED = "claimed", "Claimed"
+        DECIDED = "decided", "Decided"
+
+    class Tier(models.TextChoices):
+        MODERATOR = "moderator", "Moderators"
+        SENIOR = "senior", "Senior moderators"
+
+    class Decision(models.TextChoices):
+        TAKEN_DOWN = "taken_down", "Taken down"
+        DISMISSED = "dismissed", "Dismissed"
+
+    listing = models.ForeignKey("sellers.Listing", on_delete=models.PROTECT, related_name="review_items")
+    policy = models.ForeignKey("moderation.Policy", on_delete=models.PROTECT, related_name="review_items")
+    # Copied from the listing when the item opens, so the queue filters on its own columns.
+    merchant = models.ForeignKey("sellers.Merchant", on_delete=models.PROTECT, related_name="review_items")
+    marketplace = models.ForeignKey("sellers.Marketplace", on_delete=models.PROTECT, related_name="+")
+    category = models.ForeignKey("sellers.Category", on_delete=models.PROTECT, related_name="+")
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.DETECTION)
+    tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.MODERATOR)
+    score = models.DecimalField(max_digits=8, decimal_places=2, default=0)
+    matched_terms = models.JSONField(default=list, blank=True)
+    spans = models.JSONField(default=dict, blank=True, help_text="Where the terms matched, per field.")
+    priority = models.IntegerField(default=0, help_text="Higher first: the score plus the merchant's record.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(help_text="Service level: decide before this.")
+    decision = models.CharField(max_length=16, choices=Decision.choices, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    escalated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        ordering = ["-priority", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["listing", "policy"],
+                condition=Q(status__in=["open", "claimed"]),
+                name="review_one_open_item_per_listing_policy",
+            ),
+            models.CheckConstraint(name="review_status_valid", condition=Q(status__in=["open", "claimed", "decided"])),
+            models.CheckConstraint(
+                name="review_claim_has_owner",
+                condition=~Q(status="claimed") | Q(claimed_by__isnull=False, claimed_until__isnull=False),
+            ),
+            models.CheckConstraint(
+                name="review_decided_is_complete",
+                condition=~Q(status="decided")
+                | (Q(decided_by__isnull=False, decided_at__isnull=False) & ~Q(decision="")),
+            ),
+        ]
+        indexes = [
+            # "Claim next" and the default queue page: open items by priority, per tier.
+            models.Index(
+                fields=["tier", "-priority", "id"],
+                name="review_open_priority_idx",
+                condition=Q(status__in=["open", "claimed"]),
+            ),
+            # Overdue filter and the header's oldest-open figure.
+            models.Index(fields=["due_at"], name="review_open_due_idx", condition=Q(status__in=["open", "claimed"])),
+            # The merchant's history on the item page.
+            models.Index(fields=["merchant", "-created_at"], name="review_merchant_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Review #{self.pk}: {self.listing_id} under {self.policy_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in {self.Status.OPEN, self.Status.CLAIMED}
+
+
+class ReviewNote(models.Model):
+    """An internal note on an item, for the moderators only (never sent to the merchant)."""
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.PROTECT, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Note on review #{self.item_id} by {self.author_id}"
+
+
+class PolicyScan(models.Model):
+    """A bulk scan of every live listing in a policy's marketplaces, in chunks over id ranges.
+
+    Started when the policy takes effect (or by a policy admin); one running per policy.
+    Re-running a chunk is harmless: an open item per listing and policy at most.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    policy = models.ForeignKey("moderation.Policy", on_delete=models.PROTECT, related_name="scans")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    chunk_size = models.PositiveIntegerField(default=2000)
+    listings_total = models.PositiveIntegerField(default=0)
+    listings_done = models.PositiveIntegerField(default=0)
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    items_opened = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    started_by = models.CharField(max_length=150)
+    started_at = models.DateTimeField(default=now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_progress_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["policy"], condition=Q(status="running"), name="scan_one_running_per_policy"
+            ),
+            models.CheckConstraint(
+                name="scan_status_valid", condition=Q(status__in=["running", "completed", "failed"])
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Scan #{self.pk} under policy #{self.policy_id}"
+
+    @property
+    def percent_done(self) -> float:
+        if self.status == self.Status.COMPLETED:
+            return 100.0
+        return min(100.0, 100.0 * self.listings_done / self.listings_total) if self.listings_total else 0.0
+
+
+class ScanChunk(models.Model):
+    """One id range of a scan: matched and queued in one transaction, all or nothing."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    scan = models.ForeignKey(PolicyScan, on_delete=models.PROTECT, related_name="chunks")
+    number = models.PositiveIntegerField()
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    scanned = models.PositiveIntegerField(default=0)
+    opened = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["scan", "number"]
+        constraints = [models.UniqueConstraint(fields=["scan", "number"], name="scan_chunk_unique_number")]
+
+    def __str__(self) -> str:
+        return f"scan chunk {self.number} [{self.first_id}..{self.last_id}]"

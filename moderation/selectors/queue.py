@@ -1,0 +1,68 @@
+"""Reads for the review queue: the page, its header figures, an item with its merchant's history."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Min, Q, QuerySet
+from django.utils import timezone
+
+from backoffice.roles import Role, has_role
+from moderation.models import AuditEvent, Notice, ReviewItem, Violation
+
+
+def queue_base(user) -> QuerySet[ReviewItem]:
+    """What a user may see in the queue: moderators the moderators' tier, seniors both."""
+    items = ReviewItem.objects.select_related("listing", "policy", "merchant", "marketplace", "category", "claimed_by")
+    if not has_role(user, Role.SENIOR_MODERATOR):
+        items = items.filter(tier=ReviewItem.Tier.MODERATOR)
+    return items
+
+
+def page_of(queryset: QuerySet, *, page: int, size: int) -> tuple[list, bool]:
+    """One page and whether another follows, without counting the whole queue.
+
+    Fetches ``size + 1`` rows: the extra one only says "there is a next page".
+    """
+    offset = (page - 1) * size
+    rows = list(queryset[offset : offset + size + 1])
+    return rows[:size], len(rows) > size
+
+
+def queue_header(user) -> dict:
+    """Counts per status and the oldest open item, in one query over the open-items index."""
+    now = timezone.now()
+    items = ReviewItem.objects.filter(status__in=[ReviewItem.Status.OPEN, ReviewItem.Status.CLAIMED])
+    if not has_role(user, Role.SENIOR_MODERATOR):
+        items = items.filter(tier=ReviewItem.Tier.MODERATOR)
+    figures = items.aggregate(
+        open=Count("id", filter=Q(status=ReviewItem.Status.OPEN)),
+        claimed=Count("id", filter=Q(status=ReviewItem.Status.CLAIMED)),
+        overdue=Count("id", filter=Q(due_at__lt=now)),
+        escalated=Count("id", filter=Q(tier=ReviewItem.Tier.SENIOR)),
+        oldest=Min("created_at"),
+    )
+    figures["oldest_age"] = (now - figures["oldest"]) if figures["oldest"] else None
+    return figures
+
+
+def item_detail(item_id: int) -> ReviewItem:
+    return (
+        ReviewItem.objects.select_related(
+            "listing__category", "policy", "merchant__marketplace", "claimed_by", "decided_by", "escalated_by"
+        )
+        .prefetch_related("notes__author", "policy__clauses")
+        .get(pk=item_id)
+    )
+
+
+def merchant_history(item: ReviewItem, *, limit: int = 20) -> dict:
+    """What a moderator weighs: the merchant's earlier items, violations and notices."""
+    merchant = item.merchant
+    return {
+        "items": ReviewItem.objects.filter(merchant=merchant)
+        .exclude(pk=item.pk)
+        .select_related("listing", "policy", "decided_by")
+        .order_by("-created_at")[:limit],
+        "violations": Violation.objects.filter(merchant=merchant).select_related("policy", "listing")[:limit],
+        "notices": Notice.objects.filter(merchant=merchant).only("subject", "kind", "created_at")[:limit],
+        "events": AuditEvent.objects.filter(target_id=item.pk, target_type__model="reviewitem").order_by("occurred_at"),
+    }

@@ -1,0 +1,481 @@
+"""The review queue: open items, claim them, decide them (take down, dismiss, escalate).
+
+Claims are leases: ``claim_next_item`` hands the highest-priority unclaimed item to one
+moderator (``SELECT … FOR UPDATE SKIP LOCKED``, so two moderators never get the same one),
+and a claim that outlives its lease goes back to the queue. Every decision is a
+conditional UPDATE of the item, so two moderators deciding the same item have exactly one
+winner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from backoffice.roles import Role, has_role
+from moderation.models import AuditEvent, AuditVerb, Notice, Policy, PolicyClause, ReviewItem, ReviewNote, Violation
+from moderation.services.audit import Actor, SystemActor, actor_label, actor_user, record_event
+from moderation.services.notices import NoticeDraft, create_notices
+from moderation.services.transparency import VISIBILITY_REMOVED, statement_fields
+from sellers.models import Listing
+
+QUEUE_ACTOR = SystemActor("review_queue")
+# A merchant's confirmed violations in this window raise the priority of its new items.
+HISTORY_WINDOW = timedelta(days=365)
+HISTORY_WEIGHT = 5
+HISTORY_CAP = 50
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What a scan found on one listing under one policy."""
+
+    score: Decimal
+    terms: list[str]
+    spans: dict
+
+
+def lease() -> timedelta:
+    return timedelta(minutes=settings.REVIEW_CLAIM_LEASE_MINUTES)
+
+
+def priority_for(*, score: Decimal, confirmed_violations: int) -> int:
+    """The score, plus a bonus for a merchant with a record: repeat sellers first."""
+    return int(score) + min(confirmed_violations * HISTORY_WEIGHT, HISTORY_CAP)
+
+
+def confirmed_violation_counts(merchant_ids: list[int], *, now: datetime) -> dict[int, int]:
+    from django.db.models import Count
+
+    rows = (
+        Violation.objects.filter(
+            merchant_id__in=merchant_ids,
+            status=Violation.Status.ACTIVE,
+            decided_at__gte=now - HISTORY_WINDOW,
+        )
+        .values("merchant_id")
+        .annotate(n=Count("id"))
+    )
+    return {row["merchant_id"]: row["n"] for row in rows}
+
+
+def open_review_items(
+    *,
+    policy: Policy,
+    detections: list[tuple[Listing, Detection]],
+    source: str = ReviewItem.Source.DETECTION,
+    actor: Actor = QUEUE_ACTOR,
+) -> int:
+    """Queue listings for review, at most one open item per listing and policy. Returns how many are new.
+
+    Set-based for bulk scans: one INSERT … ON CONFLICT DO NOTHING (the partial unique
+    index refuses a second open item), then one INSERT of their audit events.
+    """
+    if not detections:
+        return 0
+    now = timezone.now()
+    history = confirmed_violation_counts(sorted({listing.merchant_id for listing, _ in detections}), now=now)
+    due = now + timedelta(hours=policy.review_due_hours)
+    candidates = [
+        ReviewItem(
+            listing=listing,
+            policy=policy,
+            merchant_id=listing.merchant_id,
+            marketplace_id=listing.merchant.marketplace_id,
+            category_id=listing.category_id,
+            source=source,
+            score=found.score,
+            matched_terms=found.terms,
+            spans=found.spans,
+            priority=priority_for(score=found.score, confirmed_violations=history.get(listing.merchant_id, 0)),
+            due_at=due,
+            created_at=now,
+        )
+        for listing, found in detections
+    ]
+    with transaction.atomic():
+        ReviewItem.objects.bulk_create(candidates, ignore_conflicts=True)
+        # ignore_conflicts returns no ids: read back the items this call created.
+        created = list(
+            ReviewItem.objects.filter(
+                policy=policy, created_at=now, listing_id__in=[listing.pk for listing, _ in detections]
+            ).values_list("pk", "listing_id", "merchant_id", "score")
+        )
+        item_type = ContentType.objects.get_for_model(ReviewItem)
+        AuditEvent.objects.bulk_create(
+            AuditEvent(
+                occurred_at=now,
+                actor=actor_user(actor),
+                actor_name=actor_label(actor),
+                verb=AuditVerb.REVIEW_ITEM_OPENED,
+                target_type=item_type,
+                target_id=pk,
+                target_repr=f"Review #{pk}: listing {listing_id}",
+                merchant_id=merchant_id,
+                policy=policy,
+                after={"listing": listing_id, "score": str(score), "source": source},
+            )
+            for pk, listing_id, merchant_id, score in created
+        )
+    return len(created)
+
+
+def _audit(item: ReviewItem, *, actor: Actor, verb: AuditVerb, before=None, after=None, reason: str = ""):
+    return record_event(
+        actor=actor,
+        verb=verb,
+        target=item,
+        merchant=item.merchant,
+        policy=item.policy,
+        before=before,
+        after=after,
+        reason=reason,
+    )
+
+
+def _tiers_for(user) -> list[str]:
+    if has_role(user, Role.SENIOR_MODERATOR):
+        return [ReviewItem.Tier.MODERATOR, ReviewItem.Tier.SENIOR]
+    return [ReviewItem.Tier.MODERATOR]
+
+
+def _claimable(now: datetime) -> Q:
+    return Q(status=ReviewItem.Status.OPEN) | Q(status=ReviewItem.Status.CLAIMED, claimed_until__lt=now)
+
+
+@transaction.atomic
+def claim_next_item(*, actor, tier: str | None = None) -> ReviewItem | None:
+    """Give the moderator the highest-priority claimable item of their tier, or None.
+
+    ``FOR UPDATE SKIP LOCKED``: concurrent callers each lock a different row, so twenty
+    moderators pressing "claim next" at once get twenty different items.
+    """
+    now = timezone.now()
+    tiers = [tier] if tier else _tiers_for(actor)
+    if tier == ReviewItem.Tier.SENIOR and not has_role(actor, Role.SENIOR_MODERATOR):
+        raise ValidationError("Only senior moderators work the escalated queue.")
+    item = (
+        ReviewItem.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(_claimable(now), tier__in=tiers)
+        .order_by("-priority", "id")
+        .first()
+    )
+    if item is None:
+        return None
+    return _take_claim(item, actor=actor, now=now)
+
+
+def _take_claim(item: ReviewItem, *, actor, now: datetime) -> ReviewItem:
+    before = {"status": item.status, "claimed_by": item.claimed_by_id}
+    ReviewItem.objects.filter(pk=item.pk).update(
+        status=ReviewItem.Status.CLAIMED, claimed_by=actor, claimed_until=now + lease()
+    )
+    item.refresh_from_db()
+    _audit(
+        item,
+        actor=actor,
+        verb=AuditVerb.REVIEW_ITEM_CLAIMED,
+        before=before,
+        after={"status": item.status, "claimed_by": actor.pk, "claimed_until": item.claimed_until},
+    )
+    return item
+
+
+@transaction.atomic
+def claim_item(*, actor, item: ReviewItem) -> ReviewItem:
+    """Claim one item. Refused while another moderator's lease runs; renewing one's own is fine."""
+    now = timezone.now()
+    if item.tier == ReviewItem.Tier.SENIOR and not has_role(actor, Role.SENIOR_MODERATOR):
+        raise ValidationError("This item was escalated: only senior moderators decide it.")
+    claimed = ReviewItem.objects.filter(
+        _claimable(now) | Q(status=ReviewItem.Status.CLAIMED, claimed_by=actor), pk=item.pk
+    ).update(status=ReviewItem.Status.CLAIMED, claimed_by=actor, claimed_until=now + lease())
+    if claimed != 1:
+        item.refresh_from_db()
+        if item.status == ReviewItem.Status.DECIDED:
+            raise ValidationError("This item has been decided already.")
+        raise ValidationError(f"{item.claimed_by} is working on this item until {item.claimed_until:%H:%M} UTC.")
+    item.refresh_from_db()
+    _audit(
+        item,
+        actor=actor,
+        verb=AuditVerb.REVIEW_ITEM_CLAIMED,
+        after={"status": item.status, "claimed_by": actor.pk, "claimed_until": item.claimed_until},
+    )
+    return item
+
+
+def release_expired_claims(*, actor: Actor = QUEUE_ACTOR) -> int:
+    """Beat: leases that ran out go back to the queue (their moderator walked away)."""
+    now = timezone.now()
+    released = 0
+    with transaction.atomic():
+        expired = list(
+            ReviewItem.objects.select_for_update(skip_locked=True)
+            .filter(status=ReviewItem.Status.CLAIMED, claimed_until__lt=now)
+            .select_related("merchant", "policy")[:1000]
+        )
+        for item in expired:
+            ReviewItem.objects.filter(pk=item.pk, status=ReviewItem.Status.CLAIMED).update(
+                status=ReviewItem.Status.OPEN, claimed_by=None, claimed_until=None
+            )
+            _audit(
+                item,
+                actor=actor,
+                verb=AuditVerb.REVIEW_ITEM_RELEASED,
+                before={"status": ReviewItem.Status.CLAIMED, "claimed_by": item.claimed_by_id},
+                after={"status": ReviewItem.Status.OPEN},
+                reason="The claim's lease ran out.",
+            )
+            released += 1
+    return released
+
+
+def _lock_for_decision(*, actor, item: ReviewItem) -> ReviewItem:
+    """The item, locked, if this moderator may decide it now; a clear refusal otherwise.
+
+    Deciding an open item claims it on the way (like picking it up); an item claimed by
+    someone else whose lease still runs is theirs.
+    """
+    now = timezone.now()
+    item = (
+        ReviewItem.objects.select_for_update(of=("self",))
+        .select_related("listing", "policy", "merchant__marketplace")
+        .get(pk=item.pk)
+    )
+    if item.status == ReviewItem.Status.DECIDED:
+        raise ValidationError("This item has been decided already.")
+    if item.tier == ReviewItem.Tier.SENIOR and not has_role(actor, Role.SENIOR_MODERATOR):
+        raise ValidationError("This item was escalated: only senior moderators decide it.")
+    held_by_other = (
+        item.status == ReviewItem.Status.CLAIMED
+        and item.claimed_by_id != actor.pk
+        and item.claimed_until
+        and item.claimed_until >= now
+    )
+    if held_by_other:
+        raise ValidationError(f"{item.claimed_by} is working on this item until {item.claimed_until:%H:%M} UTC.")
+    return item
+
+
+def _mark_decided(item: ReviewItem, *, actor, decision: str, reason: str, now: datetime) -> None:
+    updated = (
+        ReviewItem.objects.filter(pk=item.pk)
+        .exclude(status=ReviewItem.Status.DECIDED)
+        .update(
+            status=ReviewItem.Status.DECIDED,
+            decision=decision,
+            decided_by=actor,
+            decided_at=now,
+            decision_reason=reason,
+            claimed_by=None,
+            claimed_until=None,
+        )
+    )
+    if updated != 1:
+        raise ValidationError("This item has been decided already.")
+
+
+@transaction.atomic
+def take_down_listing(
+    *,
+    actor,
+    item: ReviewItem,
+    clause: PolicyClause | None = None,
+    reason: str = "",
+    kind: str = Violation.Kind.PROHIBITED_LISTING,
+) -> Violation:
+    """The listing breaks the policy: delist it, record the violation, tell the merchant why.
+
+    1. Lock the item; refuse if decided, escalated beyond the actor, or held by another.
+    2. Delist the listing (keeping its previous status for a granted appeal).
+    3. Record the Violation: it counts toward sanctions only after the grace period.
+    4. A notice with the statement of reasons, e-mailed after commit.
+    """
+    item = _lock_for_decision(actor=actor, item=item)
+    policy = item.policy
+    clause = clause or policy.clauses.order_by("number").first()
+    if clause is not None and clause.policy_id != policy.pk:
+        raise ValidationError({"clause": "Choose a clause of the item's policy."})
+    now = timezone.now()
+    listing = Listing.objects.select_for_update().get(pk=item.listing_id)
+    listing_before = {"status": listing.status}
+    if listing.status == Listing.Status.LIVE:
+        listing.previous_status = listing.status
+        listing.status = Listing.Status.DELISTED
+        listing.delisted_at = now
+        listing.delisted_reason = (
+            f"Taken down by a moderator under “{policy}”" + (f", clause {clause.number}" if clause else "") + "."
+        )
+        listing.updated_at = now
+        listing.save(update_fields=["status", "previous_status", "delisted_at", "delisted_reason", "updated_at"])
+    counts = policy.counts_toward_sanctions(now)
+    violation = Violation.objects.create(
+        merchant=item.merchant,
+        listing=listing,
+        policy=policy,
+        clause=clause,
+        review_item=item,
+        kind=kind,
+        decided_by=actor,
+        decided_by_name=actor.get_username(),
+        decided_at=now,
+        automated_detection=item.source == ReviewItem.Source.DETECTION,
+        automated_decision=False,
+        points=0,  # the points ledger assigns them from the policy's table
+        counts_toward_sanctions=counts,
+        evidence={"title": listing.title, "terms": item.matched_terms, "score": str(item.score)},
+        reason=reason,
+    )
+    _mark_decided(item, actor=actor, decision=ReviewItem.Decision.TAKEN_DOWN, reason=reason, now=now)
+    record_event(
+        actor=actor,
+        verb=AuditVerb.LISTING_TAKEN_DOWN,
+        target=listing,
+        merchant=item.merchant,
+        policy=policy,
+        before=listing_before,
+        after={"status": listing.status, "review_item": item.pk, "violation": violation.pk},
+        reason=reason,
+    )
+    record_event(
+        actor=actor,
+        verb=AuditVerb.VIOLATION_RECORDED,
+        target=violation,
+        merchant=item.merchant,
+        policy=policy,
+        after={"kind": kind, "counts_toward_sanctions": counts, "points": violation.points, "listing": listing.pk},
+        reason=reason,
+    )
+    facts = (
+        f"Your listing “{listing.title}” (#{listing.pk}) was reviewed by a moderator and removed on "
+        f"{policy.local(now):%Y-%m-%d %H:%M} ({policy.timezone})."
+    )
+    create_notices(
+        [
+            NoticeDraft(
+                merchant_id=item.merchant_id,
+                kind=Notice.Kind.LISTING_TAKEN_DOWN,
+                dedupe_key=f"violation:{violation.pk}",
+                policy=policy,
+                clause=clause,
+                restricts=True,
+                appeal_deadline=policy.appeal_deadline(now),
+                context={
+                    "listing": listing,
+                    "violation": violation,
+                    "decided_at": policy.local(now),
+                    "in_grace": not counts,
+                    "detected_automatically": violation.automated_detection,
+                    "matched_terms": item.matched_terms,
+                },
+                transparency=statement_fields(
+                    policy=policy,
+                    clause=clause,
+                    facts=facts,
+                    content_date=listing.created_at,
+                    application_date=now,
+                    automated_detection=violation.automated_detection,
+                    automated_decision="AUTOMATED_DECISION_NOT_AUTOMATED",
+                    visibility=[VISIBILITY_REMOVED],
+                ),
+            )
+        ]
+    )
+    return violation
+
+
+@transaction.atomic
+def dismiss_item(*, actor, item: ReviewItem, reason: str) -> ReviewItem:
+    """A false positive: the listing stays; the reason is kept so the rules can be tuned."""
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why this is not a violation (it is kept to tune the rules)."})
+    item = _lock_for_decision(actor=actor, item=item)
+    now = timezone.now()
+    _mark_decided(item, actor=actor, decision=ReviewItem.Decision.DISMISSED, reason=reason, now=now)
+    item.refresh_from_db()
+    _audit(
+        item,
+        actor=actor,
+        verb=AuditVerb.REVIEW_ITEM_DISMISSED,
+        after={"decision": item.decision, "terms": item.matched_terms, "score": str(item.score)},
+        reason=reason,
+    )
+    return item
+
+
+@transaction.atomic
+def escalate_item(*, actor, item: ReviewItem, note: str) -> ReviewItem:
+    """Hand the item to the senior moderators, with a note saying what is unclear."""
+    if not note.strip():
+        raise ValidationError({"note": "Tell the senior moderators what needs their judgement."})
+    item = _lock_for_decision(actor=actor, item=item)
+    if item.tier == ReviewItem.Tier.SENIOR:
+        raise ValidationError("This item is already with the senior moderators.")
+    ReviewItem.objects.filter(pk=item.pk).update(
+        tier=ReviewItem.Tier.SENIOR,
+        status=ReviewItem.Status.OPEN,
+        claimed_by=None,
+        claimed_until=None,
+        escalated_by=actor,
+    )
+    ReviewNote.objects.create(item=item, author=actor, text=note)
+    item.refresh_from_db()
+    _audit(
+        item,
+        actor=actor,
+        verb=AuditVerb.REVIEW_ITEM_ESCALATED,
+        before={"tier": ReviewItem.Tier.MODERATOR},
+        after={"tier": item.tier},
+        reason=note,
+    )
+    return item
+
+
+@transaction.atomic
+def add_review_note(*, actor, item: ReviewItem, text: str) -> ReviewNote:
+    if not text.strip():
+        raise ValidationError({"text": "A note cannot be empty."})
+    note = ReviewNote.objects.create(item=item, author=actor, text=text.strip())
+    _audit(item, actor=actor, verb=AuditVerb.REVIEW_NOTE_ADDED, after={"note": note.pk}, reason=text.strip()[:500])
+    return note
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    item_id: int
+    ok: bool
+    message: str
+
+
+def decide_in_bulk(*, actor, item_ids: list[int], decision: str, reason: str = "") -> list[BulkOutcome]:
+    """Decide several items, each through the same service in its own transaction.
+
+    One item refused (decided meanwhile, held by someone else) does not undo the others;
+    the outcome of each is reported.
+    """
+    if decision not in {ReviewItem.Decision.TAKEN_DOWN, ReviewItem.Decision.DISMISSED}:
+        raise ValidationError({"decision": "Choose take down or dismiss."})
+    if decision == ReviewItem.Decision.DISMISSED and not reason.strip():
+        raise ValidationError({"reason": "Say why these are not violations."})
+    outcomes = []
+    for item in ReviewItem.objects.filter(pk__in=item_ids).order_by("id"):
+        try:
+            if decision == ReviewItem.Decision.TAKEN_DOWN:
+                take_down_listing(actor=actor, item=item, reason=reason)
+            else:
+                dismiss_item(actor=actor, item=item, reason=reason)
+        except (ValidationError, IntegrityError) as error:
+            message = " ".join(getattr(error, "messages", [str(error)]))
+            outcomes.append(BulkOutcome(item.pk, False, message))
+        else:
+            outcomes.append(BulkOutcome(item.pk, True, "done"))
+    return outcomes

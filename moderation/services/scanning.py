@@ -1,0 +1,220 @@
+"""Detection: scan listings with a policy's rules and queue the matches for review.
+
+- ``start_policy_scan``: every live listing in the policy's marketplaces, when it takes
+  effect, in chunks over id ranges that several workers can run at once;
+- ``scan_listing``: one listing after it is created or edited (queued on commit).
+
+Idempotent: a chunk is one transaction and runs once (its row is locked and marked
+done); an item opens at most once per listing and policy (a partial unique index); a
+listing a moderator dismissed is not queued again unless it changed since.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from moderation.models import AuditVerb, Policy, PolicyScan, ReviewItem, ScanChunk
+from moderation.selectors.detection import policy_matcher
+from moderation.services.audit import Actor, SystemActor, actor_label, record_event
+from moderation.services.chunking import plan_id_ranges
+from moderation.services.queue import Detection, open_review_items
+from sellers.models import Listing
+
+SCAN_ACTOR = SystemActor("scan")
+# 2,000 listings' texts are a few MB in the worker; matching them takes about a second.
+SCAN_CHUNK_SIZE = 2000
+
+
+def effective_policies_for(listing: Listing) -> list[Policy]:
+    now = timezone.now()
+    return list(
+        Policy.objects.filter(
+            status__in=[Policy.Status.ANNOUNCED, Policy.Status.IN_EFFECT],
+            effective_at__lte=now,
+            marketplaces=listing.merchant.marketplace_id,
+        )
+    )
+
+
+def _detection(result) -> Detection:
+    spans = {field: [list(span) for span in found] for field, found in result.spans.items()}
+    return Detection(score=result.score, terms=list(result.terms), spans=spans)
+
+
+def _recently_dismissed(policy: Policy, listings: list[Listing]) -> set[int]:
+    """Listings a moderator dismissed under this policy and that have not changed since."""
+    decided = ReviewItem.objects.filter(
+        policy=policy,
+        listing_id__in=[listing.pk for listing in listings],
+        decision=ReviewItem.Decision.DISMISSED,
+    ).values_list("listing_id", "decided_at")
+    updated = {listing.pk: listing.updated_at for listing in listings}
+    return {listing_id for listing_id, decided_at in decided if decided_at >= updated[listing_id]}
+
+
+def scan_listings(*, policy: Policy, listings: list[Listing], source: str = ReviewItem.Source.DETECTION) -> int:
+    """Match the listings against the policy's rules and queue the flagged ones. Returns items opened."""
+    matcher = policy_matcher(policy)
+    flagged = []
+    for listing in listings:
+        result = matcher.score(title=listing.title, description=listing.description, attributes=listing.attributes)
+        if result.flagged:
+            flagged.append((listing, _detection(result)))
+    if not flagged:
+        return 0
+    dismissed = _recently_dismissed(policy, [listing for listing, _ in flagged])
+    detections = [(listing, found) for listing, found in flagged if listing.pk not in dismissed]
+    return open_review_items(policy=policy, detections=detections, source=source)
+
+
+def scan_listing(*, listing_id: int) -> int:
+    """Scan one new or edited listing under every policy in effect on its marketplace."""
+    listing = Listing.objects.select_related("merchant").filter(pk=listing_id).first()
+    if listing is None or listing.status != Listing.Status.LIVE:
+        return 0
+    return sum(scan_listings(policy=policy, listings=[listing]) for policy in effective_policies_for(listing))
+
+
+def _scope(policy: Policy) -> tuple[str, list]:
+    marketplace_ids = list(policy.marketplaces.values_list("pk", flat=True)) or [0]
+    placeholders = ", ".join(["%s"] * len(marketplace_ids))
+    where = (
+        f"status = 'live' AND merchant_id IN (SELECT id FROM sellers_merchant WHERE marketplace_id IN ({placeholders}))"
+    )
+    return where, marketplace_ids
+
+
+def start_policy_scan(*, policy: Policy, actor: Actor = SCAN_ACTOR) -> PolicyScan | None:
+    """Plan a bulk scan and queue its chunks after commit. None if one is already running."""
+    with transaction.atomic():
+        if PolicyScan.objects.filter(policy=policy, status=PolicyScan.Status.RUNNING).exists():
+            return None
+        where, params = _scope(policy)
+        total, ranges = plan_id_ranges(where=where, params=params, chunk_size=SCAN_CHUNK_SIZE)
+        now = timezone.now()
+        scan = PolicyScan.objects.create(
+            policy=policy,
+            chunk_size=SCAN_CHUNK_SIZE,
+            listings_total=total,
+            chunks_total=len(ranges),
+            started_by=actor_label(actor),
+            started_at=now,
+            last_progress_at=now,
+        )
+        ScanChunk.objects.bulk_create(
+            ScanChunk(scan=scan, number=n, first_id=first, last_id=last)
+            for n, (first, last) in enumerate(ranges, start=1)
+        )
+        record_event(
+            actor=actor,
+            verb=AuditVerb.SCAN_STARTED,
+            target=scan,
+            policy=policy,
+            after={"listings": total, "chunks": len(ranges)},
+        )
+        scan_id = scan.pk
+        transaction.on_commit(lambda: queue_pending_scan_chunks(scan_id=scan_id))
+    return scan
+
+
+def queue_pending_scan_chunks(*, scan_id: int) -> int:
+    from moderation.tasks import run_scan_chunk
+
+    pending = list(
+        ScanChunk.objects.filter(scan_id=scan_id, status=ScanChunk.Status.PENDING).values_list("pk", flat=True)
+    )
+    for chunk_id in pending:
+        run_scan_chunk.delay(chunk_id)
+    if not pending:
+        finish_scan_if_done(scan_id=scan_id)
+    return len(pending)
+
+
+def run_scan_chunk(*, chunk_id: int) -> int:
+    """Scan one id range and queue its matches, all in one transaction. Returns items opened."""
+    with transaction.atomic():
+        chunk = (
+            ScanChunk.objects.select_for_update(of=("self",)).select_related("scan__policy").filter(pk=chunk_id).first()
+        )
+        if chunk is None or chunk.status != ScanChunk.Status.PENDING:
+            return 0
+        scan = chunk.scan
+        if scan.status != PolicyScan.Status.RUNNING:
+            return 0
+        policy = scan.policy
+        listings = list(
+            Listing.objects.filter(
+                pk__range=(chunk.first_id, chunk.last_id),
+                status=Listing.Status.LIVE,
+                merchant__marketplace__in=policy.marketplaces.all(),
+            )
+            .select_related("merchant")
+            .only("id", "title", "description", "attributes", "category_id", "updated_at", "merchant__marketplace_id")
+        )
+        opened = scan_listings(policy=policy, listings=listings)
+        now = timezone.now()
+        ScanChunk.objects.filter(pk=chunk.pk).update(
+            status=ScanChunk.Status.DONE, scanned=len(listings), opened=opened, error=""
+        )
+        PolicyScan.objects.filter(pk=scan.pk).update(
+            listings_done=F("listings_done") + len(listings),
+            chunks_done=F("chunks_done") + 1,
+            items_opened=F("items_opened") + opened,
+            last_progress_at=now,
+        )
+    finish_scan_if_done(scan_id=scan.pk)
+    return opened
+
+
+def finish_scan_if_done(*, scan_id: int) -> bool:
+    with transaction.atomic():
+        finished = (
+            PolicyScan.objects.filter(pk=scan_id, status=PolicyScan.Status.RUNNING)
+            .exclude(chunks__status__in=[ScanChunk.Status.PENDING, ScanChunk.Status.FAILED])
+            .update(status=PolicyScan.Status.COMPLETED, finished_at=timezone.now())
+        )
+        if finished != 1:
+            return False
+        scan = PolicyScan.objects.select_related("policy").get(pk=scan_id)
+        record_event(
+            actor=SCAN_ACTOR,
+            verb=AuditVerb.SCAN_COMPLETED,
+            target=scan,
+            policy=scan.policy,
+            after={"listings": scan.listings_done, "items_opened": scan.items_opened},
+        )
+    return True
+
+
+def record_scan_chunk_failure(*, chunk_id: int, error: BaseException, give_up: bool) -> None:
+    with transaction.atomic():
+        ScanChunk.objects.filter(pk=chunk_id).update(attempts=F("attempts") + 1, error=repr(error)[:2000])
+        if not give_up:
+            return
+        chunk = ScanChunk.objects.get(pk=chunk_id)
+        ScanChunk.objects.filter(pk=chunk_id).update(status=ScanChunk.Status.FAILED)
+        PolicyScan.objects.filter(pk=chunk.scan_id, status=PolicyScan.Status.RUNNING).update(
+            status=PolicyScan.Status.FAILED,
+            error=f"Chunk {chunk.number} (ids {chunk.first_id}–{chunk.last_id}): {error}"[:5000],
+            finished_at=timezone.now(),
+        )
+
+
+@transaction.atomic
+def resume_policy_scan(*, actor: Actor, scan: PolicyScan) -> PolicyScan:
+    """Run a failed scan's remaining chunks; done chunks stay done."""
+    if not PolicyScan.objects.filter(pk=scan.pk, status=PolicyScan.Status.FAILED).update(
+        status=PolicyScan.Status.RUNNING, error="", finished_at=None, last_progress_at=timezone.now()
+    ):
+        raise ValidationError("Only a failed scan can be resumed.")
+    ScanChunk.objects.filter(scan=scan, status=ScanChunk.Status.FAILED).update(
+        status=ScanChunk.Status.PENDING, attempts=0
+    )
+    scan.refresh_from_db()
+    record_event(actor=actor, verb=AuditVerb.SCAN_STARTED, target=scan, policy=scan.policy, reason="Resumed.")
+    scan_id = scan.pk
+    transaction.on_commit(lambda: queue_pending_scan_chunks(scan_id=scan_id))
+    return scan

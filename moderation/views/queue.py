@@ -1,0 +1,176 @@
+"""The moderators' review queue: filter, claim next, decide, bulk decide."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from backoffice.roles import Role, has_role
+from moderation.filters import ReviewItemFilter
+from moderation.forms import BulkDecisionForm, DismissForm, EscalateForm, NoteForm, TakeDownForm
+from moderation.models import ReviewItem
+from moderation.selectors.queue import item_detail, merchant_history, page_of, queue_base, queue_header
+from moderation.services import queue as queue_services
+from moderation.views.access import role_required
+
+MODERATORS = (Role.MODERATOR,)
+
+
+def _page_number(request) -> int:
+    try:
+        return max(int(request.GET.get("page", 1)), 1)
+    except ValueError:
+        return 1
+
+
+@role_required(*MODERATORS)
+def queue_index(request):
+    filterset = ReviewItemFilter(request.GET or None, queryset=queue_base(request.user), user=request.user)
+    page = _page_number(request)
+    items, has_next = page_of(filterset.qs, page=page, size=settings.REVIEW_QUEUE_PAGE_SIZE)
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "moderation/queue/index.html",
+        {
+            "filter": filterset,
+            "items": items,
+            "page": page,
+            "has_next": has_next,
+            "query": query.urlencode(),
+            "header": queue_header(request.user),
+            "bulk_form": BulkDecisionForm(),
+            "now": timezone.now(),
+        },
+    )
+
+
+@require_POST
+@role_required(*MODERATORS)
+def queue_claim_next(request):
+    tier = request.POST.get("tier") or None
+    try:
+        item = queue_services.claim_next_item(actor=request.user, tier=tier)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("backoffice:queue")
+    if item is None:
+        messages.info(request, "Nothing left to claim: the queue is empty.")
+        return redirect("backoffice:queue")
+    return redirect("backoffice:queue-item", item.pk)
+
+
+def _item_context(request, item: ReviewItem, **forms) -> dict:
+    return {
+        "item": item,
+        "history": merchant_history(item),
+        "take_down_form": forms.get("take_down_form") or TakeDownForm(policy=item.policy),
+        "dismiss_form": forms.get("dismiss_form") or DismissForm(),
+        "escalate_form": forms.get("escalate_form") or EscalateForm(),
+        "note_form": forms.get("note_form") or NoteForm(),
+        "mine": item.status == ReviewItem.Status.CLAIMED and item.claimed_by_id == request.user.pk,
+        "can_decide": item.is_open
+        and (item.tier == ReviewItem.Tier.MODERATOR or has_role(request.user, Role.SENIOR_MODERATOR)),
+    }
+
+
+def _visible_item(request, item_id: int) -> ReviewItem:
+    try:
+        item = item_detail(item_id)
+    except ReviewItem.DoesNotExist:
+        raise Http404("No such item.") from None
+    escalated_away = item.tier == ReviewItem.Tier.SENIOR and not has_role(request.user, Role.SENIOR_MODERATOR)
+    if escalated_away and item.escalated_by_id != request.user.pk:
+        raise Http404("No such item.")
+    return item
+
+
+@role_required(*MODERATORS)
+def queue_item(request, item_id: int):
+    item = _visible_item(request, item_id)
+    return render(request, "moderation/queue/item.html", _item_context(request, item))
+
+
+def _next_or_queue(request):
+    """After a decision the next item opens, as moderators work a queue, not a list."""
+    item = queue_services.claim_next_item(actor=request.user)
+    if item is None:
+        messages.info(request, "That was the last item in your queue.")
+        return redirect("backoffice:queue")
+    return redirect("backoffice:queue-item", item.pk)
+
+
+@require_POST
+@role_required(*MODERATORS)
+def queue_item_action(request, item_id: int, action: str):
+    """Claim, take down, dismiss, escalate or note: parse the form, call the service."""
+    item = _visible_item(request, item_id)
+    form_classes = {"take-down": TakeDownForm, "dismiss": DismissForm, "escalate": EscalateForm, "note": NoteForm}
+    if action == "claim":
+        try:
+            queue_services.claim_item(actor=request.user, item=item)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        return redirect("backoffice:queue-item", item.pk)
+    if action not in form_classes:
+        raise Http404("No such action.")
+    form_class = form_classes[action]
+    form = form_class(request.POST, policy=item.policy) if action == "take-down" else form_class(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            if action == "take-down":
+                queue_services.take_down_listing(
+                    actor=request.user, item=item, clause=data["clause"], reason=data["reason"], kind=data["kind"]
+                )
+                messages.success(request, f"Listing #{item.listing_id} taken down; the merchant is notified.")
+            elif action == "dismiss":
+                queue_services.dismiss_item(actor=request.user, item=item, reason=data["reason"])
+                messages.success(request, f"Item #{item.pk} dismissed.")
+            elif action == "escalate":
+                queue_services.escalate_item(actor=request.user, item=item, note=data["note"])
+                messages.success(request, f"Item #{item.pk} sent to the senior moderators.")
+            else:
+                queue_services.add_review_note(actor=request.user, item=item, text=data["text"])
+                return redirect(reverse("backoffice:queue-item", args=[item.pk]) + "#notes")
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return redirect("backoffice:queue-item", item.pk)
+        return _next_or_queue(request)
+    forms = {action.replace("-", "_") + "_form": form}
+    return render(request, "moderation/queue/item.html", _item_context(request, item, **forms), status=400)
+
+
+@require_POST
+@role_required(*MODERATORS)
+def queue_bulk(request):
+    """Two steps: ``review`` shows the selected items and asks to confirm; ``confirm`` decides each."""
+    form = BulkDecisionForm(request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            messages.error(request, f"{field}: {' '.join(errors)}" if field != "__all__" else " ".join(errors))
+        return redirect(request.POST.get("back") or "backoffice:queue")
+    data = form.cleaned_data
+    items = list(queue_base(request.user).filter(pk__in=[i.pk for i in data["items"]]).order_by("-priority", "id"))
+    if request.POST.get("step") != "confirm":
+        return render(request, "moderation/queue/bulk_confirm.html", {"form": form, "items": items, "data": data})
+    try:
+        outcomes = queue_services.decide_in_bulk(
+            actor=request.user, item_ids=[i.pk for i in items], decision=data["decision"], reason=data["reason"]
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("backoffice:queue")
+    done = sum(1 for outcome in outcomes if outcome.ok)
+    messages.success(request, f"{done} of {len(outcomes)} items decided.")
+    for outcome in outcomes:
+        if not outcome.ok:
+            messages.warning(request, f"Item #{outcome.item_id}: {outcome.message}")
+    return redirect("backoffice:queue")
