@@ -7,7 +7,16 @@ support and audit, and never writes enforcement rows itself.
 
 from django.contrib import admin
 
-from moderation.models import AuditEvent, CategoryRemoval, Notice, Policy, PolicyClause, RemovalChunk
+from moderation.models import (
+    AuditEvent,
+    CategoryRemoval,
+    Notice,
+    Policy,
+    PolicyClause,
+    RemovalChunk,
+    ReviewItem,
+    Violation,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -94,3 +103,22 @@ class NoticeAdmin(ReadOnlyAdmin):
     list_select_related = ["merchant"]
     date_hierarchy = "created_at"
     show_full_result_count = False
+
+
+@admin.register(ReviewItem)
+class ReviewItemAdmin(ReadOnlyAdmin):
+    """Read-only: moderators decide in the review queue, through its services."""
+
+    list_display = ["id", "listing", "policy", "merchant", "score", "priority", "status", "tier", "due_at"]
+    list_filter = ["status", "tier", "source", "policy", "marketplace"]
+    search_fields = ["listing__title", "merchant__store_name"]
+    list_select_related = ["listing", "policy", "merchant"]
+    ordering = ["-priority", "id"]
+
+
+@admin.register(Violation)
+class ViolationAdmin(ReadOnlyAdmin):
+    list_display = ["decided_at", "merchant", "policy", "kind", "points", "counts_toward_sanctions", "status"]
+    list_filter = ["status", "kind", "counts_toward_sanctions", "policy"]
+    search_fields = ["merchant__store_name", "listing__title"]
+    list_select_related = ["merchant", "policy"]

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
+from moderation.demo_rules import seed_reference_rules
 from moderation.models import CategoryRemoval, Policy
 from moderation.services.audit import Actor
 from moderation.services.policies import ClauseText, announce_policy, create_policy
@@ -69,7 +70,9 @@ class PolicySeed:
             f"Policy “{policy}” ({policy.slug}), announced {policy.local(policy.announced_at):%Y-%m-%d %H:%M}, "
             f"in effect {policy.local(policy.effective_at):%Y-%m-%d %H:%M}, "
             f"grace until {policy.local(policy.enforcement_starts_at):%Y-%m-%d %H:%M} ({policy.timezone})",
-            f"  {policy.notices.count()} merchants notified of the announcement",
+            f"  {policy.notices.count()} merchants notified of the announcement; "
+            f"{policy.detection_rules.count()} detection rules "
+            f"(try: python manage.py scan_text --policy {policy.slug})",
             f"  removal #{removal.pk} of {removal.dry_run['listings']} listings "
             f"({removal.dry_run['merchants']} merchants) scheduled for "
             f"{policy.local(removal.scheduled_for):%Y-%m-%d %H:%M}: watch it on /backoffice/removals/{removal.pk}/",
@@ -105,6 +108,7 @@ def seed_reference_policy(*, actor: Actor, historical: bool = False) -> PolicySe
         effective_at=effective,
         enforcement_starts_at=enforcement,
     )
+    seed_reference_rules(actor=actor, policy=policy)
     policy = announce_policy(actor=actor, policy=policy, announced_at=announced)
     removal = schedule_removal(actor=actor, policy=policy, categories=categories, scheduled_for=effective)
     return PolicySeed(policy=policy, removal=removal)

@@ -425,15 +425,13 @@ class PolicyMatcher:
             hits = matcher.find(text)
             if not hits:
                 continue
-            excluded_rules = self._excluded(matcher, text, hits)
-            for index in excluded_rules:
+            for index in self._excluded(matcher, text, hits):
                 del hits[index]
             if not hits:
                 continue
             for index, places in hits.items():
-                place = (order, places[0][0])
-                if index not in first_seen or place < first_seen[index]:
-                    first_seen[index] = place
+                # Fields go in order and finditer left to right: the first place seen is the first.
+                first_seen.setdefault(index, (order, places[0][0]))
             if spans:
                 found_spans[name] = self._original_spans(original, hits)
         matched = sorted(first_seen, key=first_seen.__getitem__)
@@ -446,7 +444,7 @@ class PolicyMatcher:
             rule_ids=[self.rules[index].id for index in matched if self.rules[index].id is not None],
         )
 
-    # The lead's callers may read better as ``matcher.match(title=…)``: same thing.
+    # ``matcher.match(title=…)`` reads better at some call sites: the same method.
     match = score
 
     def _excluded(self, matcher: _FieldMatcher, text: str, hits: dict[int, list]) -> list[int]:

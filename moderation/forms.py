@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 from datetime import datetime
+from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -260,3 +261,26 @@ class BulkDecisionForm(forms.Form):
         if cleaned.get("decision") == ReviewItem.Decision.DISMISSED and not (cleaned.get("reason") or "").strip():
             self.add_error("reason", "Say why these are not violations.")
         return cleaned
+
+
+class DetectionRuleForm(forms.Form):
+    """A rule as a policy admin types it; the service normalises and validates the pattern."""
+
+    kind = forms.ChoiceField(choices=[("keyword", "Keyword"), ("phrase", "Phrase"), ("regex", "Regular expression")])
+    pattern = forms.CharField(max_length=300)
+    weight = forms.DecimalField(max_digits=6, decimal_places=2, min_value=Decimal("0.01"))
+    fields = forms.MultipleChoiceField(
+        choices=[("title", "Title"), ("description", "Description"), ("attributes", "Attributes")],
+        widget=forms.CheckboxSelectMultiple,
+        initial=["title", "description", "attributes"],
+    )
+    exclusions = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One phrase per line; the rule does not count in a field where one occurs.",
+    )
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    is_active = forms.BooleanField(required=False, initial=True, label="Active")
+
+    def clean_exclusions(self):
+        return [line.strip() for line in self.cleaned_data["exclusions"].splitlines() if line.strip()]

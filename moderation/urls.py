@@ -1,6 +1,6 @@
 from django.urls import path
 
-from moderation.views import policies, queue, removals
+from moderation.views import policies, queue, removals, rules
 
 urlpatterns = [
     path("queue/", queue.queue_index, name="queue"),
@@ -14,6 +14,10 @@ urlpatterns = [
     path("policies/<int:policy_id>/edit/", policies.policy_edit, name="policy-edit"),
     path("policies/<int:policy_id>/announce/", policies.policy_announce, name="policy-announce"),
     path("policies/<int:policy_id>/new-version/", policies.policy_new_version, name="policy-new-version"),
+    path("policies/<int:policy_id>/rules/", rules.rule_index, name="rule-index"),
+    path("policies/<int:policy_id>/rules/new/", rules.rule_edit, name="rule-create"),
+    path("policies/<int:policy_id>/rules/<int:rule_id>/", rules.rule_edit, name="rule-edit"),
+    path("policies/<int:policy_id>/rules/<int:rule_id>/toggle/", rules.rule_toggle, name="rule-toggle"),
     path("policies/<int:policy_id>/scan/", policies.policy_scan, name="policy-scan"),
     path("scans/<int:scan_id>/", policies.scan_show, name="scan-detail"),
     path("scans/<int:scan_id>/progress/", policies.scan_progress_json, name="scan-progress"),

@@ -112,9 +112,7 @@ def ensure_category_accepts_listings(category: Category) -> None:
 
     policy_title = retiring_policy_title(category)
     under = f" under the policy “{policy_title}”" if policy_title else ""
-    raise ValidationError(
-        {"category": f"The category “{category.name}” was retired{under} and accepts no listings."}
-    )
+    raise ValidationError({"category": f"The category “{category.name}” was retired{under} and accepts no listings."})
 
 
 def _scan_after_commit(listing_id: int) -> None:

@@ -195,6 +195,10 @@ def new_policy_version(*, actor: Actor, policy: Policy) -> Policy:
         categories=list(policy.categories.all()),
         clauses=[ClauseText(c.number, c.title, c.text) for c in policy.clauses.all()],
     )
+    from moderation.services.detection import copy_detection_rules  # rules belong to a version too
+
+    if policy.detection_rules.exists():
+        copy_detection_rules(actor=actor, source=policy, target=draft)
     record_event(
         actor=actor,
         verb=AuditVerb.POLICY_VERSIONED,

@@ -1,9 +1,10 @@
 """Try a policy's detection rules on text: one line in, one JSON object out.
 
-    $ printf 'Antminer S19 Pro 110TH/s\\nData Mining: Concepts and Techniques\\n' \\
+    $ printf '出售二手矿机\\nData Mining: Concepts and Techniques\\nＡＳＩＣ　ｍｉｎｅｒ\\n' \\
         | python manage.py scan_text --policy virtual-currency-mining
-    {"score": 23, "flagged": true, "terms": ["Antminer", "s19 …", "110 TH/s …"]}
+    {"score": 10, "flagged": true, "terms": ["矿机"]}
     {"score": 0, "flagged": false, "terms": []}
+    {"score": 16, "flagged": true, "terms": ["ASIC miner", "ASIC", "miner"]}
 
 Each line is scored as a listing whose title and description are that line, so every rule
 that looks at either field applies (a rule counts once however many fields match). Reads
@@ -12,7 +13,6 @@ and writes UTF-8 whatever the locale says, so Chinese goes through a pipe unharm
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from decimal import Decimal
@@ -54,5 +54,8 @@ class Command(BaseCommand):
     def _lines(self):
         binary = getattr(sys.stdin, "buffer", None)
         if binary is None:
-            return sys.stdin  # Already text (a test's StringIO).
-        return io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline=None)
+            yield from sys.stdin  # Already text (a test's StringIO).
+            return
+        # Decode the bytes ourselves rather than wrap them: a wrapper would close stdin when collected.
+        for raw in binary:
+            yield raw.decode("utf-8", errors="replace")
