@@ -12,7 +12,7 @@ from sellers.models import Category, Marketplace
 
 class ReviewItemFilter(django_filters.FilterSet):
     STATUS_CHOICES = [
-        ("open", "Open (unclaimed or claimed)"),
+        ("open", "To decide (unclaimed or claimed)"),
         ("claimed", "Claimed"),
         ("decided", "Decided"),
         ("all", "All"),
@@ -73,9 +73,6 @@ class ReviewItemFilter(django_filters.FilterSet):
 
     @property
     def qs(self):
-        queryset = super().qs
-        # Stable order whatever the chosen sort: the id breaks ties.
-        ordering = self.form.cleaned_data.get("sort") if self.is_bound and self.form.is_valid() else None
-        if not ordering:
-            return queryset.order_by("-priority", "id")
-        return queryset.order_by(*ordering, "id")
+        queryset = super().qs  # the sort filter has ordered it already, when one was chosen
+        # Highest priority first by default; the id breaks ties so pages never overlap.
+        return queryset.order_by(*(queryset.query.order_by or ("-priority",)), "id")

@@ -47,7 +47,7 @@ def queue_header(user) -> dict:
 def item_detail(item_id: int) -> ReviewItem:
     return (
         ReviewItem.objects.select_related(
-            "listing__category", "policy", "merchant__marketplace", "claimed_by", "decided_by", "escalated_by"
+            "listing__category__parent", "policy", "merchant__marketplace", "claimed_by", "decided_by", "escalated_by"
         )
         .prefetch_related("notes__author", "policy__clauses")
         .get(pk=item_id)

@@ -101,13 +101,21 @@ def open_review_items(
         )
         for listing, found in detections
     ]
+    listing_ids = [listing.pk for listing, _ in detections]
     with transaction.atomic():
+        already_open = list(
+            ReviewItem.objects.filter(
+                policy=policy,
+                listing_id__in=listing_ids,
+                status__in=[ReviewItem.Status.OPEN, ReviewItem.Status.CLAIMED],
+            ).values_list("pk", flat=True)
+        )
         ReviewItem.objects.bulk_create(candidates, ignore_conflicts=True)
         # ignore_conflicts returns no ids: read back the items this call created.
         created = list(
-            ReviewItem.objects.filter(
-                policy=policy, created_at=now, listing_id__in=[listing.pk for listing, _ in detections]
-            ).values_list("pk", "listing_id", "merchant_id", "score")
+            ReviewItem.objects.filter(policy=policy, created_at=now, listing_id__in=listing_ids)
+            .exclude(pk__in=already_open)
+            .values_list("pk", "listing_id", "merchant_id", "score")
         )
         item_type = ContentType.objects.get_for_model(ReviewItem)
         AuditEvent.objects.bulk_create(
@@ -152,8 +160,11 @@ def _claimable(now: datetime) -> Q:
 
 
 @transaction.atomic
-def claim_next_item(*, actor, tier: str | None = None) -> ReviewItem | None:
+def claim_next_item(*, actor, tier: str | None = None, filters: dict | None = None) -> ReviewItem | None:
     """Give the moderator the highest-priority claimable item of their tier, or None.
+
+    ``filters`` narrows it the way the moderator narrowed the queue (policy, marketplace,
+    category, source).
 
     ``FOR UPDATE SKIP LOCKED``: concurrent callers each lock a different row, so twenty
     moderators pressing "claim next" at once get twenty different items.
@@ -164,7 +175,7 @@ def claim_next_item(*, actor, tier: str | None = None) -> ReviewItem | None:
         raise ValidationError("Only senior moderators work the escalated queue.")
     item = (
         ReviewItem.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(_claimable(now), tier__in=tiers)
+        .filter(_claimable(now), tier__in=tiers, **(filters or {}))
         .order_by("-priority", "id")
         .first()
     )
@@ -195,11 +206,14 @@ def claim_item(*, actor, item: ReviewItem) -> ReviewItem:
     now = timezone.now()
     if item.tier == ReviewItem.Tier.SENIOR and not has_role(actor, Role.SENIOR_MODERATOR):
         raise ValidationError("This item was escalated: only senior moderators decide it.")
+    # The tier is checked in the UPDATE too: the caller's copy may predate an escalation.
     claimed = ReviewItem.objects.filter(
-        _claimable(now) | Q(status=ReviewItem.Status.CLAIMED, claimed_by=actor), pk=item.pk
+        _claimable(now) | Q(status=ReviewItem.Status.CLAIMED, claimed_by=actor), pk=item.pk, tier__in=_tiers_for(actor)
     ).update(status=ReviewItem.Status.CLAIMED, claimed_by=actor, claimed_until=now + lease())
     if claimed != 1:
         item.refresh_from_db()
+        if item.tier not in _tiers_for(actor):
+            raise ValidationError("This item was escalated: only senior moderators decide it.")
         if item.status == ReviewItem.Status.DECIDED:
             raise ValidationError("This item has been decided already.")
         raise ValidationError(f"{item.claimed_by} is working on this item until {item.claimed_until:%H:%M} UTC.")
@@ -219,7 +233,7 @@ def release_expired_claims(*, actor: Actor = QUEUE_ACTOR) -> int:
     released = 0
     with transaction.atomic():
         expired = list(
-            ReviewItem.objects.select_for_update(skip_locked=True)
+            ReviewItem.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=ReviewItem.Status.CLAIMED, claimed_until__lt=now)
             .select_related("merchant", "policy")[:1000]
         )

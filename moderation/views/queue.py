@@ -9,6 +9,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from backoffice.roles import Role, has_role
@@ -46,6 +47,7 @@ def queue_index(request):
             "has_next": has_next,
             "query": query.urlencode(),
             "header": queue_header(request.user),
+            "filtering": any(key != "page" for key in request.GET),
             "bulk_form": BulkDecisionForm(),
             "now": timezone.now(),
         },
@@ -57,7 +59,7 @@ def queue_index(request):
 def queue_claim_next(request):
     tier = request.POST.get("tier") or None
     try:
-        item = queue_services.claim_next_item(actor=request.user, tier=tier)
+        item = queue_services.claim_next_item(actor=request.user, tier=tier, filters=_claim_filters(request.POST))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
         return redirect("backoffice:queue")
@@ -75,6 +77,7 @@ def _item_context(request, item: ReviewItem, **forms) -> dict:
         "dismiss_form": forms.get("dismiss_form") or DismissForm(),
         "escalate_form": forms.get("escalate_form") or EscalateForm(),
         "note_form": forms.get("note_form") or NoteForm(),
+        "now": timezone.now(),
         "mine": item.status == ReviewItem.Status.CLAIMED and item.claimed_by_id == request.user.pk,
         "can_decide": item.is_open
         and (item.tier == ReviewItem.Tier.MODERATOR or has_role(request.user, Role.SENIOR_MODERATOR)),
@@ -96,6 +99,12 @@ def _visible_item(request, item_id: int) -> ReviewItem:
 def queue_item(request, item_id: int):
     item = _visible_item(request, item_id)
     return render(request, "moderation/queue/item.html", _item_context(request, item))
+
+
+def _claim_filters(source) -> dict:
+    """The filters "claim next" honours: what a moderator narrowed the queue to."""
+    names = {"policy": "policy_id", "marketplace": "marketplace_id", "source": "source", "category": "category_id"}
+    return {field: source[name] for name, field in names.items() if source.get(name)}
 
 
 def _next_or_queue(request):
@@ -156,7 +165,11 @@ def queue_bulk(request):
     if not form.is_valid():
         for field, errors in form.errors.items():
             messages.error(request, f"{field}: {' '.join(errors)}" if field != "__all__" else " ".join(errors))
-        return redirect(request.POST.get("back") or "backoffice:queue")
+        back = request.POST.get("back", "")
+        safe = url_has_allowed_host_and_scheme(
+            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+        return redirect(back if back and safe else "backoffice:queue")
     data = form.cleaned_data
     items = list(queue_base(request.user).filter(pk__in=[i.pk for i in data["items"]]).order_by("-priority", "id"))
     if request.POST.get("step") != "confirm":

@@ -207,3 +207,82 @@ def removal_catalog(
         "kept_ids": sorted(listing.pk for listing in kept),
         "not_live_ids": sorted([removed_by_seller.pk, delisted_earlier.pk]),
     }
+
+
+# ---------------------------------------------------------------------------------------
+# The review queue and detection scans (appended; the fixtures above are unchanged).
+# ---------------------------------------------------------------------------------------
+
+from decimal import Decimal as _Decimal  # noqa: E402
+
+# Inside grace (taken down, warned, not sanctioned) and after it (violations count).
+IN_GRACE = datetime(2021, 10, 10, 10, 0, tzinfo=SHANGHAI)
+AFTER_GRACE = datetime(2021, 10, 20, 10, 0, tzinfo=SHANGHAI)
+
+# (kind, pattern, weight): a miner's brand alone reaches the reference threshold of 10.
+MINING_RULES = [
+    ("keyword", "antminer", 10),
+    ("keyword", "whatsminer", 10),
+    ("keyword", "avalon", 10),
+    ("keyword", "innosilicon", 10),
+    ("phrase", "bitcoin miner", 6),
+    ("keyword", "矿机", 10),
+]
+
+
+@pytest.fixture
+def mining_rules(policy_admin, announced_policy):
+    """The reference policy's detection rules, created through the service (audited)."""
+    from moderation.services.detection import create_detection_rule
+
+    return [
+        create_detection_rule(actor=policy_admin, policy=announced_policy, kind=kind, pattern=pattern, weight=weight)
+        for kind, pattern, weight in MINING_RULES
+    ]
+
+
+@pytest.fixture
+def in_grace(travel, announced_policy):
+    """The clock on 2021-10-10 in Shanghai: the policy applies, nobody is sanctioned yet."""
+    travel.to(IN_GRACE)
+    assert announced_policy.in_grace()
+    return travel
+
+
+@pytest.fixture
+def after_grace(travel, announced_policy):
+    """The clock on 2021-10-20 in Shanghai: violations count toward sanctions."""
+    travel.to(AFTER_GRACE)
+    assert announced_policy.counts_toward_sanctions()
+    return travel
+
+
+@pytest.fixture
+def other_moderator(db):
+    from backoffice.roles import Role
+    from tests.conftest import make_user
+
+    return make_user("moderator-2", Role.MODERATOR)
+
+
+@pytest.fixture
+def other_senior(db):
+    from backoffice.roles import Role
+    from tests.conftest import make_user
+
+    return make_user("senior-2", Role.SENIOR_MODERATOR)
+
+
+@pytest.fixture
+def open_item(announced_policy):
+    """``open_item(listing, score=12, …)``: the review item ``open_review_items`` opens for it."""
+    from moderation.models import ReviewItem
+    from moderation.services.queue import Detection, open_review_items
+
+    def open_(listing, score=12, terms=("antminer",), spans=None, source="detection", policy=None):
+        policy = policy or announced_policy
+        found = Detection(score=_Decimal(score), terms=list(terms), spans=spans or {})
+        open_review_items(policy=policy, detections=[(listing, found)], source=source)
+        return ReviewItem.objects.get(listing=listing, policy=policy, status__in=["open", "claimed"])
+
+    return open_
