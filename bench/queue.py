@@ -10,9 +10,9 @@
    - its time with 1,000 open items and with 100,000 (``scale_ratio``);
    - against the Django admin's change list of the same items, same page size (``admin_ratio``).
 3. "Claim next" through the service against the same statements through a cursor (``claim_ratio``).
-4. The bulk scan of every listing through the real code path (chunks as Celery tasks, run
-   in this process) against PostgreSQL matching the same terms with one ``~*`` regex in a
-   single SELECT (``scan_ratio``).
+4. The bulk scan of every listing through the real code path (its chunks on ``--workers``
+   processes, 2 by default, as two Celery workers would run them) against PostgreSQL
+   matching the same terms with one ``~*`` regex in a single SELECT (``scan_ratio``).
 
 Last line: ``{"benchmark": "queue", "queries_25": …, "queries_100": …, "scale_ratio": …, "admin_ratio": …,
 "claim_ratio": …, "scan_seconds": …, "scan_baseline_seconds": …, "scan_ratio": …}``.
@@ -35,12 +35,19 @@ import re  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from datetime import timedelta  # noqa: E402
+from unittest import mock  # noqa: E402
 
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
 os.environ["EMAIL_URL"] = "dummy://"
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost")
 
-from bench._common import QueryCounter, print_result, throwaway_database  # noqa: E402
+from bench._common import (  # noqa: E402
+    QueryCounter,
+    print_result,
+    run_on_workers,
+    settle_database,
+    throwaway_database,
+)
 
 MINING_TITLES = [
     "Antminer S19 Pro 110TH/s Bitcoin miner",
@@ -134,6 +141,7 @@ def generate(listings: int) -> dict:
             },
         )
         cursor.execute("VACUUM ANALYZE sellers_listing")
+    settle_database()
     now = timezone.now()
     policy = create_policy(
         actor=actor,
@@ -237,16 +245,27 @@ def measure_claim(policy, moderator) -> tuple[float, float]:
     return timed(service, repeat=50), timed(bare, repeat=50)
 
 
-def measure_scan(policy) -> tuple[float, float, int, int]:
+def scan_chunk(chunk_id: int) -> None:
+    from moderation.services.scanning import run_scan_chunk
+
+    run_scan_chunk(chunk_id=chunk_id)
+
+
+def measure_scan(policy, *, workers: int) -> tuple[float, float, int, int]:
     from django.db import connection
 
     from moderation.models import PolicyScan
     from moderation.selectors.detection import policy_matcher
     from moderation.services.scanning import start_policy_scan
+    from moderation.tasks import run_scan_chunk as run_scan_chunk_task
 
     # The 100,000 items opened above stay: the scan skips listings that have one open.
+    # The chunks go to ``workers`` processes, as they would to Celery workers.
+    queued: list[int] = []
     started = time.perf_counter()
-    scan = start_policy_scan(policy=policy)  # chunks run on commit, eagerly, as Celery tasks
+    with mock.patch.object(run_scan_chunk_task, "delay", queued.append):
+        scan = start_policy_scan(policy=policy)
+    run_on_workers(scan_chunk, queued, workers=workers)
     seconds = time.perf_counter() - started
     scan = PolicyScan.objects.get(pk=scan.pk)
     if scan.status != PolicyScan.Status.COMPLETED:
@@ -272,6 +291,7 @@ def measure_scan(policy) -> tuple[float, float, int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--listings", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=2, help="processes running the scan's chunks (default 2)")
     args = parser.parse_args()
 
     with throwaway_database("bench_queue"):
@@ -303,7 +323,7 @@ def main() -> None:
         claim, claim_bare = measure_claim(policy, moderator)
         log(f"claim next: {claim * 1000:.2f} ms, bare SQL {claim_bare * 1000:.2f} ms")
 
-        scan_seconds, baseline_seconds, scanned, matched = measure_scan(policy)
+        scan_seconds, baseline_seconds, scanned, matched = measure_scan(policy, workers=args.workers)
         log(
             f"bulk scan: {scanned} listings in {scan_seconds:.1f} s; one ~* SELECT: {baseline_seconds:.1f} s "
             f"({matched} rows)"

@@ -5,9 +5,10 @@
 1. Generates ``--listings`` listings (half of them in the two categories to retire) and a
    merchant per hundred listings, with set-based SQL (not timed).
 2. Times the removal as production runs it: ``start_removal`` claims it, retires the
-   categories and plans the chunks; every chunk runs through the Celery task (eagerly,
-   in this process); the last one writes a notice per merchant and they are "e-mailed"
-   (dummy backend): chunks, audit events, progress, notices.
+   categories and plans the chunks; the chunks run on ``--workers`` processes (2 by
+   default, as two Celery workers would run them); the last one writes a notice per
+   merchant: chunks, audit events, progress, notices. E-mail delivery, queued for other
+   workers, is timed apart.
 3. Puts the listings back, empties the audit table, vacuums, and times the hand-written
    baseline: one UPDATE of the listings and one INSERT … SELECT of their audit rows, in
    one transaction.
@@ -31,7 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
 os.environ["EMAIL_URL"] = "dummy://"
 
-from bench._common import QueryCounter, peak_rss_mb, print_result, throwaway_database  # noqa: E402
+from bench._common import (  # noqa: E402
+    QueryCounter,
+    peak_rss_mb,
+    print_result,
+    run_on_workers,
+    settle_database,
+    throwaway_database,
+)
 
 
 def log(message: str) -> None:
@@ -94,10 +102,17 @@ def generate(listings: int) -> dict:
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE sellers_listing")
         cursor.execute("VACUUM ANALYZE sellers_merchant")
+    settle_database()
     return {"marketplace": marketplace, "banned": banned, "merchants": merchants}
 
 
-def run_real(data: dict, chunk_size: int) -> tuple[int, float, float, int]:
+def removal_chunk(chunk_id: int) -> None:
+    from moderation.services.removals import run_removal_chunk
+
+    run_removal_chunk(chunk_id=chunk_id)
+
+
+def run_real(data: dict, chunk_size: int, workers: int) -> tuple[int, float, float, int]:
     from django.conf import settings
     from django.utils import timezone
 
@@ -106,6 +121,7 @@ def run_real(data: dict, chunk_size: int) -> tuple[int, float, float, int]:
     from moderation.services.notices import send_pending_notices as deliver_all
     from moderation.services.policies import ClauseText, announce_policy, create_policy
     from moderation.services.removals import schedule_removal, start_removal
+    from moderation.tasks import run_removal_chunk as run_removal_chunk_task
     from moderation.tasks import send_pending_notices
 
     settings.REMOVAL_CHUNK_SIZE = chunk_size
@@ -128,10 +144,16 @@ def run_real(data: dict, chunk_size: int) -> tuple[int, float, float, int]:
     log(f"dry run: {removal.dry_run['listings']} listings of {removal.dry_run['merchants']} merchants")
     # E-mail delivery is queued for other workers in production; here it is held back
     # and timed on its own after the removal.
-    queued_mailings = []
+    # The chunks go to ``workers`` processes, as they would to Celery workers.
+    queued_mailings, queued_chunks = [], []
     started = time.perf_counter()
-    with QueryCounter() as queries, mock.patch.object(send_pending_notices, "delay", queued_mailings.append):
-        start_removal(removal_id=removal.pk)  # chunks run on commit, eagerly, as Celery tasks
+    with (
+        QueryCounter() as queries,
+        mock.patch.object(send_pending_notices, "delay", lambda *args: queued_mailings.append(args)),
+        mock.patch.object(run_removal_chunk_task, "delay", queued_chunks.append),
+    ):
+        start_removal(removal_id=removal.pk)
+        run_on_workers(removal_chunk, queued_chunks, workers=workers)
     seconds = time.perf_counter() - started
     mail_started = time.perf_counter()
     sent = deliver_all()
@@ -161,6 +183,7 @@ def restore(data: dict) -> None:
         # TRUNCATE is the one way the append-only trigger leaves open, to the tables' owner.
         cursor.execute("TRUNCATE moderation_auditevent CASCADE")
         cursor.execute("VACUUM ANALYZE sellers_listing")
+    settle_database()
 
 
 def run_baseline(data: dict, policy_id: int) -> tuple[int, float]:
@@ -203,7 +226,8 @@ def run_baseline(data: dict, policy_id: int) -> tuple[int, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--listings", type=int, default=2_000_000, help="total listings; half are retired")
-    parser.add_argument("--chunk-size", type=int, default=None, help="default: REMOVAL_CHUNK_SIZE (5000)")
+    parser.add_argument("--workers", type=int, default=2, help="processes running the chunks (default 2)")
+    parser.add_argument("--chunk-size", type=int, default=None, help="default: REMOVAL_CHUNK_SIZE (20000)")
     args = parser.parse_args()
 
     with throwaway_database("bench_retire"):
@@ -212,7 +236,7 @@ def main() -> None:
         chunk_size = args.chunk_size or settings.REMOVAL_CHUNK_SIZE
         log(f"generating {args.listings} listings…")
         data = generate(args.listings)
-        delisted, seconds, email_seconds, policy_id = run_real(data, chunk_size)
+        delisted, seconds, email_seconds, policy_id = run_real(data, chunk_size, args.workers)
         restore(data)
         baseline_delisted, baseline_seconds = run_baseline(data, policy_id)
         if baseline_delisted != delisted:
@@ -226,6 +250,7 @@ def main() -> None:
             "baseline_seconds": round(baseline_seconds, 2),
             "ratio": round(seconds / baseline_seconds, 3),
             "chunk_size": chunk_size,
+            "workers": args.workers,
             "email_seconds": round(email_seconds, 2),
             "peak_rss_mb": peak_rss_mb(),
         }

@@ -42,6 +42,16 @@ def pytest_runtest_setup(item):
         pytest.skip("needs a Redis broker and result backend: set CELERY_BROKER_URL and CELERY_RESULT_BACKEND")
 
 
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with an empty cache (the queue header caches its counts)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def system():
     return SystemActor("tests")

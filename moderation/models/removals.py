@@ -36,7 +36,7 @@ class CategoryRemoval(models.Model):
     scheduled_for = models.DateTimeField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
     dry_run = models.JSONField(default=dict, blank=True, help_text="The counts the admin confirmed.")
-    chunk_size = models.PositiveIntegerField(default=5000)
+    chunk_size = models.PositiveIntegerField(default=20_000)
     listings_total = models.PositiveIntegerField(default=0)
     listings_done = models.PositiveIntegerField(default=0)
     chunks_total = models.PositiveIntegerField(default=0)
