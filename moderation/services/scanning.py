@@ -17,13 +17,13 @@ from django.db.models import BooleanField, F
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from moderation.detection import SUSPICIOUS_SQL_CLASS, sql_prefilter
+from moderation.detection import SUSPICIOUS_SQL_CLASS, attributes_text, sql_prefilter
 from moderation.models import AuditVerb, Policy, PolicyScan, ReviewItem, ScanChunk
 from moderation.selectors.detection import policy_matcher
 from moderation.services.audit import Actor, SystemActor, actor_label, record_event
 from moderation.services.chunking import plan_id_ranges
 from moderation.services.queue import Detection, open_review_items
-from sellers.models import Listing
+from sellers.models import Category, Listing
 
 SCAN_ACTOR = SystemActor("scan")
 # 5,000 listings' texts are a few MB in the worker; the database rules most of them out
@@ -42,9 +42,17 @@ def effective_policies_for(listing: Listing) -> list[Policy]:
     )
 
 
-def _detection(result) -> Detection:
+def _detection(result, texts: dict) -> Detection:
+    """What a moderator sees: the words as the listing wrote them ("ＡＮＴＭＩＮＥＲ", "110TH/s"),
+    not the rules' patterns (a regular expression means nothing to a moderator)."""
     spans = {field: [list(span) for span in found] for field, found in result.spans.items()}
-    return Detection(score=result.score, terms=list(result.terms), spans=spans)
+    sources = {**texts, "attributes": attributes_text(texts.get("attributes"))}
+    seen: dict[str, None] = {}
+    for field, found in spans.items():
+        for start, end, _pattern in found:
+            seen.setdefault(sources[field][start:end].strip(), None)
+    terms = [term for term in seen if term] or list(result.terms)
+    return Detection(score=result.score, terms=terms, spans=spans)
 
 
 def _recently_dismissed(policy: Policy, listings: list[Listing]) -> set[int]:
@@ -66,7 +74,7 @@ def scan_listings(*, policy: Policy, listings: list[Listing], source: str = Revi
         texts = {"title": listing.title, "description": listing.description, "attributes": listing.attributes}
         # Offsets only for the few that are flagged: most listings are innocent.
         if matcher.score(**texts, spans=False).flagged:
-            flagged.append((listing, _detection(matcher.score(**texts))))
+            flagged.append((listing, _detection(matcher.score(**texts), texts)))
     if not flagged:
         return 0
     dismissed = _recently_dismissed(policy, [listing for listing, _ in flagged])
@@ -76,9 +84,9 @@ def scan_listings(*, policy: Policy, listings: list[Listing], source: str = Revi
 
 def scan_listing(*, listing_id: int) -> int:
     """Scan one new or edited listing under every policy in effect on its marketplace."""
-    listing = Listing.objects.select_related("merchant").filter(pk=listing_id).first()
-    if listing is None or listing.status != Listing.Status.LIVE:
-        return 0
+    listing = Listing.objects.select_related("merchant", "category").filter(pk=listing_id).first()
+    if listing is None or listing.status != Listing.Status.LIVE or listing.category.is_retired:
+        return 0  # gone, not live, or being delisted with its category: nothing to review
     return sum(scan_listings(policy=policy, listings=[listing]) for policy in effective_policies_for(listing))
 
 
@@ -174,6 +182,8 @@ def run_scan_chunk(*, chunk_id: int) -> int:
             pk__range=(chunk.first_id, chunk.last_id),
             status=Listing.Status.LIVE,
             merchant__marketplace__in=policy.marketplaces.all(),
+            # A retired category's listings come down with it: no moderator needed.
+            category__status=Category.Status.ACTIVE,
         )
         scanned = in_range.count()
         listings = list(

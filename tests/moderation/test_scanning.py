@@ -11,13 +11,14 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connections
 from django.urls import reverse
+from django.utils import timezone
 
 from moderation import tasks
 from moderation.models import AuditEvent, AuditVerb, Policy, PolicyScan, ReviewItem, ScanChunk
 from moderation.services import queue, scanning
 from moderation.services.policies import put_due_policies_in_effect
 from sellers import services as catalog
-from sellers.models import Listing
+from sellers.models import Category, Listing
 from tests.moderation.conftest import EFFECTIVE, IN_GRACE
 
 
@@ -128,7 +129,7 @@ def test_the_matched_terms_and_spans_are_kept_for_the_moderator(
 ):
     start_and_run(announced_policy, django_capture_on_commit_callbacks)
     item = ReviewItem.objects.get(listing_id=catalog_to_scan["flagged_ids"][0])
-    assert item.matched_terms == ["antminer"]
+    assert item.matched_terms == ["Antminer"]  # as the listing wrote it; the spans name the rule
     assert item.spans == {"title": [[0, 8, "antminer"]]}
     assert item.score == Decimal("10")
 
@@ -298,7 +299,7 @@ def test_a_new_flagged_listing_is_queued_after_commit_once_the_policy_applies(
     assert len(callbacks) == 1
     callbacks[0]()
     item = ReviewItem.objects.get()
-    assert (item.listing, item.policy, item.matched_terms) == (listing, announced_policy, ["whatsminer"])
+    assert (item.listing, item.policy, item.matched_terms) == (listing, announced_policy, ["Whatsminer"])
 
 
 def test_an_innocent_new_listing_is_not_queued(
@@ -573,3 +574,19 @@ def test_a_listing_scanned_by_a_chunk_and_after_an_edit_at_once_gets_one_item(co
     assert sum(results) == 3
     assert ReviewItem.objects.filter(listing_id=listing_id).count() == 1
     assert AuditEvent.objects.filter(verb=AuditVerb.REVIEW_ITEM_OPENED).count() == 3
+
+
+def test_listings_of_a_retired_category_are_left_to_its_removal(
+    in_grace, system, announced_policy, mining_rules, merchant_b, miners, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        listing = catalog.create_listing(
+            actor=system, merchant=merchant_b, category=miners, title="Whatsminer M50S", price=Decimal("1999")
+        )
+    # The removal retires the category before its chunks delist the listing.
+    Category.objects.filter(pk=miners.pk).update(status="retired", retired_at=timezone.now())
+
+    assert scanning.scan_listing(listing_id=listing.pk) == 0
+    scan = start_and_run(announced_policy, django_capture_on_commit_callbacks)
+    assert scan.items_opened == 0
+    assert not ReviewItem.objects.exists()
