@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django import forms
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -284,3 +285,28 @@ class DetectionRuleForm(forms.Form):
 
     def clean_exclusions(self):
         return [line.strip() for line in self.cleaned_data["exclusions"].splitlines() if line.strip()]
+
+
+REMOVAL_PREVIEW_SALT = "moderation.removal-preview"
+
+
+def _removal_choices(data) -> dict:
+    categories = data.getlist("categories") if hasattr(data, "getlist") else data.get("categories", [])
+    return {
+        "policy": str(data.get("policy", "")),
+        "categories": sorted(str(c) for c in categories),
+        "scheduled_for": str(data.get("scheduled_for", "")),
+        "clause": str(data.get("clause", "")),
+    }
+
+
+def removal_preview_token(data) -> str:
+    """Signs what the dry run was computed for, so "confirm" schedules exactly that."""
+    return signing.dumps(_removal_choices(data), salt=REMOVAL_PREVIEW_SALT)
+
+
+def removal_preview_matches(data, token: str, *, max_age: int = 3600) -> bool:
+    try:
+        return signing.loads(token, salt=REMOVAL_PREVIEW_SALT, max_age=max_age) == _removal_choices(data)
+    except signing.BadSignature:
+        return False

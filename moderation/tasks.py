@@ -4,7 +4,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import connection
 
-from moderation.models import AuditEvent, Policy, ScanChunk
+from moderation.models import AuditEvent, Policy, RemovalChunk, ScanChunk
 from moderation.services import notices, policies, queue, removals, scanning
 from moderation.services.audit import SystemActor
 
@@ -29,6 +29,8 @@ def run_removal_chunk(self, chunk_id: int) -> int:
     try:
         return removals.run_removal_chunk(chunk_id=chunk_id)
     except Exception as error:
+        if not RemovalChunk.objects.filter(pk=chunk_id, status=RemovalChunk.Status.PENDING).exists():
+            raise  # the chunk is done: only the finish failed; never fail a removal whose work is done
         attempts = removals.record_chunk_failure(chunk_id=chunk_id, error=error)
         if attempts > settings.REMOVAL_CHUNK_MAX_RETRIES:
             removals.fail_removal(chunk_id=chunk_id, error=error)
@@ -70,6 +72,8 @@ def run_scan_chunk(self, chunk_id: int) -> int:
     try:
         return scanning.run_scan_chunk(chunk_id=chunk_id)
     except Exception as error:
+        if not ScanChunk.objects.filter(pk=chunk_id, status=ScanChunk.Status.PENDING).exists():
+            raise  # the chunk's work is done: only its finish failed; the retry of the message finishes
         attempts = ScanChunk.objects.filter(pk=chunk_id).values_list("attempts", flat=True).first() or 0
         give_up = attempts + 1 > settings.REMOVAL_CHUNK_MAX_RETRIES
         scanning.record_scan_chunk_failure(chunk_id=chunk_id, error=error, give_up=give_up)

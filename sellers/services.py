@@ -171,7 +171,13 @@ def edit_listing(*, actor: Actor, listing: Listing, **changes: Any) -> Listing:
         raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be edited."))
     listing = Listing.objects.select_for_update().select_related("category").get(pk=listing.pk)
     new_category = changes.get("category")
-    if new_category is not None and new_category.pk != listing.category_id:
+    moving = new_category is not None and new_category.pk != listing.category_id
+    if moving and listing.category.is_retired and listing.status == Listing.Status.LIVE:
+        # Its category is being closed: moving it out would slip it past the removal's chunks.
+        raise ValidationError(
+            {"category": f"“{listing.category.name}” is being closed: its listings cannot be moved out of it."}
+        )
+    if moving:
         changes["category"] = new_category = Category.objects.select_for_update().get(pk=new_category.pk)
         ensure_category_accepts_listings(new_category)
     before = snapshot(listing, LISTING_AUDITED_FIELDS)

@@ -57,6 +57,7 @@ class AuditVerb(models.IntegerChoices):
     REVIEW_NOTE_ADDED = 407, "review note added"
     SCAN_STARTED = 411, "scan started"
     SCAN_COMPLETED = 412, "scan completed"
+    SCAN_FAILED = 413, "scan failed"
     # 500-599: violations and sanctions
     VIOLATION_RECORDED = 501, "violation recorded"
     VIOLATION_OVERTURNED = 502, "violation overturned"

@@ -71,11 +71,12 @@ class Policy(models.Model):
         ordering = ["-effective_at", "slug", "-version"]
         constraints = [
             models.UniqueConstraint(fields=["slug", "version"], name="policy_unique_slug_version"),
-            # Only one version of a policy is announced or in effect at a time.
+            # One version in effect at a time, and at most one waiting to take over from it.
             models.UniqueConstraint(
-                fields=["slug"],
-                condition=Q(status__in=["announced", "in_effect"]),
-                name="policy_one_live_version",
+                fields=["slug"], condition=Q(status="in_effect"), name="policy_one_version_in_effect"
+            ),
+            models.UniqueConstraint(
+                fields=["slug"], condition=Q(status="announced"), name="policy_one_version_announced"
             ),
             models.CheckConstraint(
                 name="policy_status_valid",

@@ -29,7 +29,8 @@ def current_policy(slug: str) -> Policy | None:
     """The version of a policy that applies now, or the newest draft if none was announced."""
     versions = Policy.objects.filter(slug=slug)
     return (
-        versions.filter(status__in=[Policy.Status.ANNOUNCED, Policy.Status.IN_EFFECT]).first()
+        versions.filter(status=Policy.Status.IN_EFFECT).first()
+        or versions.filter(status=Policy.Status.ANNOUNCED).first()
         or versions.order_by("-version").first()
     )
 

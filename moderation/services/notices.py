@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.mail import EmailMessage, get_connection
@@ -29,7 +30,9 @@ from sellers.models import Merchant
 # 1,000 notices are about 2 MB of rendered text in memory at once.
 NOTICE_BATCH_SIZE = 1000
 EMAIL_BATCH_SIZE = 200
-EMAIL_LEASE = timedelta(minutes=5)
+# Longer than a task may live (hard time limit): a claim never lapses while its worker sends.
+EMAIL_LEASE = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+MARK_SENT_EVERY = 20
 EMAIL_MAX_ATTEMPTS = 5
 EMAIL_RETRY_BASE = timedelta(minutes=1)
 NOTICE_ACTOR = SystemActor("notices")
@@ -199,39 +202,54 @@ def claim_unsent_notices(*, limit: int = EMAIL_BATCH_SIZE) -> list[int]:
 def deliver_notices(notice_ids: list[int]) -> tuple[int, int]:
     """E-mail the claimed notices over one connection. Returns (sent, failed).
 
-    The batch is marked sent in one UPDATE at the end: a worker that dies mid-batch leaves
-    the batch ``sending`` and its lease brings it back (e-mail is at least once).
+    Sent notices are marked every few messages: a worker that dies mid-batch leaves only
+    the last few ``sending``, and their lease brings them back (e-mail is at least once).
     """
     sent_ids: list[int] = []
-    failed = 0
+    sent = failed = 0
     notices = Notice.objects.filter(pk__in=notice_ids, email_status=Notice.EmailStatus.SENDING).select_related(
         "merchant"
     )
     with get_connection() as connection:
-        for notice in notices:
-            message = EmailMessage(
-                subject=notice.subject,
-                body=notice.body,
-                from_email=settings.DEFAULT_FROM_EMAIL,
-                to=[notice.merchant.contact_email],
-                connection=connection,
-                headers={"X-Notice-Id": notice.puid},
-            )
-            try:
-                message.send()
-            except Exception as error:  # noqa: BLE001 - any SMTP failure: keep the notice, retry later
-                failed += 1
-                _record_delivery_failure(notice, error)
-                continue
-            sent_ids.append(notice.pk)
-    if sent_ids:
-        Notice.objects.filter(pk__in=sent_ids, email_status=Notice.EmailStatus.SENDING).update(
-            email_status=Notice.EmailStatus.SENT,
-            sent_at=timezone.now(),
-            email_attempts=F("email_attempts") + 1,
-            email_claimed_until=None,
-        )
-    return len(sent_ids), failed
+        try:
+            for notice in notices:
+                message = EmailMessage(
+                    subject=notice.subject,
+                    body=notice.body,
+                    from_email=settings.DEFAULT_FROM_EMAIL,
+                    to=[notice.merchant.contact_email],
+                    connection=connection,
+                    headers={"X-Notice-Id": notice.puid},
+                )
+                try:
+                    message.send()
+                except SoftTimeLimitExceeded:
+                    raise  # the task's time is up: the rest of the batch waits for its lease
+                except Exception as error:  # noqa: BLE001 - any SMTP failure: keep the notice, retry later
+                    failed += 1
+                    _record_delivery_failure(notice, error)
+                    continue
+                sent_ids.append(notice.pk)
+                sent += 1
+                if len(sent_ids) >= MARK_SENT_EVERY:
+                    _mark_sent(sent_ids)
+                    sent_ids = []
+
+        finally:
+            # Even when the task's time runs out mid-batch: what went out is marked sent.
+            _mark_sent(sent_ids)
+    return sent, failed
+
+
+def _mark_sent(notice_ids: list[int]) -> None:
+    if not notice_ids:
+        return
+    Notice.objects.filter(pk__in=notice_ids, email_status=Notice.EmailStatus.SENDING).update(
+        email_status=Notice.EmailStatus.SENT,
+        sent_at=timezone.now(),
+        email_attempts=F("email_attempts") + 1,
+        email_claimed_until=None,
+    )
 
 
 @transaction.atomic

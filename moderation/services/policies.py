@@ -231,20 +231,10 @@ def announce_policy(*, actor: Actor, policy: Policy, announced_at: datetime | No
     if announced_at > policy.effective_at:
         raise ValidationError({"effective_at": "The effective date has passed: move it after the announcement first."})
     previous = policy.supersedes
-    if previous is not None:
-        retired = Policy.objects.filter(
-            pk=previous.pk, status__in=[Policy.Status.ANNOUNCED, Policy.Status.IN_EFFECT]
-        ).update(status=Policy.Status.RETIRED, updated_at=timezone.now())
-        if retired:
-            record_event(
-                actor=actor,
-                verb=AuditVerb.POLICY_RETIRED,
-                target=previous,
-                policy=previous,
-                before={"status": previous.status},
-                after={"status": Policy.Status.RETIRED, "superseded_by": policy.pk},
-                reason=f"Superseded by version {policy.version}.",
-            )
+    if previous is not None and previous.status == Policy.Status.ANNOUNCED:
+        # The version it replaces never applied: the new one replaces it at once. A version
+        # in effect stays in effect until the new one's effective date (no gap in the ban).
+        _retire_superseded(previous, by=policy, actor=actor)
     claimed = Policy.objects.filter(pk=policy.pk, status=Policy.Status.DRAFT).update(
         status=Policy.Status.ANNOUNCED, announced_at=announced_at, updated_at=timezone.now()
     )
@@ -282,10 +272,14 @@ def put_due_policies_in_effect(*, actor: Actor) -> list[int]:
     ):
         with transaction.atomic():
             # Conditional UPDATE: two beat ticks record one transition.
+            policy = Policy.objects.select_related("supersedes").get(pk=policy_id)
+            if policy.supersedes is not None:
+                # The version it replaces stops when this one starts, in the same transaction.
+                _retire_superseded(policy.supersedes, by=policy, actor=actor)
             if Policy.objects.filter(pk=policy_id, status=Policy.Status.ANNOUNCED).update(
                 status=Policy.Status.IN_EFFECT, updated_at=now
             ):
-                policy = Policy.objects.get(pk=policy_id)
+                policy.refresh_from_db()
                 # The bulk scan of every live listing starts once the policy applies.
                 transaction.on_commit(lambda policy_id=policy_id: _queue_policy_scan(policy_id))
                 record_event(
@@ -298,6 +292,22 @@ def put_due_policies_in_effect(*, actor: Actor) -> list[int]:
                 )
                 changed.append(policy_id)
     return changed
+
+
+def _retire_superseded(previous: Policy, *, by: Policy, actor: Actor) -> None:
+    before = previous.status
+    if Policy.objects.filter(pk=previous.pk, status__in=[Policy.Status.ANNOUNCED, Policy.Status.IN_EFFECT]).update(
+        status=Policy.Status.RETIRED, updated_at=timezone.now()
+    ):
+        record_event(
+            actor=actor,
+            verb=AuditVerb.POLICY_RETIRED,
+            target=previous,
+            policy=previous,
+            before={"status": before},
+            after={"status": Policy.Status.RETIRED, "superseded_by": by.pk},
+            reason=f"Superseded by version {by.version}.",
+        )
 
 
 def _queue_policy_scan(policy_id: int) -> None:

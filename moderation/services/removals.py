@@ -347,33 +347,33 @@ def run_removal_chunk(*, chunk_id: int, actor: Actor = REMOVAL_ACTOR) -> int:
         if chunk is None:
             return 0  # a message for a chunk this database does not hold: nothing to do
         removal = chunk.removal
-        if chunk.status != RemovalChunk.Status.PENDING or removal.status != CategoryRemoval.Status.RUNNING:
-            return 0
-        now = timezone.now()
-        if connection.vendor == "postgresql":
-            # Don't wait for this commit's WAL flush. Safe here: if the database server
-            # crashes, a lost chunk loses its listings, audit rows and "done" mark
-            # together, and the stalled-removal sweep runs it again. The final commit that
-            # writes the notices keeps the normal durable commit.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit = off")
-        merchant_counts = _delist_range(removal=removal, chunk=chunk, now=now, actor=actor)
-        delisted = sum(merchant_counts.values())
-        RemovalChunk.objects.filter(pk=chunk.pk).update(
-            status=RemovalChunk.Status.DONE,
-            delisted=delisted,
-            merchant_counts=merchant_counts,
-            finished_at=now,
-            error="",
-        )
-        # Progress is counted in the database, atomically, by the chunk that did the work.
-        CategoryRemoval.objects.filter(pk=removal.pk).update(
-            listings_done=F("listings_done") + delisted,
-            chunks_done=F("chunks_done") + 1,
-            last_progress_at=now,
-        )
+        done_already = chunk.status != RemovalChunk.Status.PENDING or removal.status != CategoryRemoval.Status.RUNNING
+        if not done_already:
+            now = timezone.now()
+            if connection.vendor == "postgresql":
+                # Don't wait for this commit's WAL flush. Safe here: if the database server
+                # crashes, a lost chunk loses its listings, audit rows and "done" mark
+                # together, and the stalled-removal sweep runs it again. The final commit
+                # that writes the notices keeps the normal durable commit.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit = off")
+            merchant_counts = _delist_range(removal=removal, chunk=chunk, now=now, actor=actor)
+            delisted = sum(merchant_counts.values())
+            RemovalChunk.objects.filter(pk=chunk.pk).update(
+                status=RemovalChunk.Status.DONE,
+                delisted=delisted,
+                merchant_counts=merchant_counts,
+                finished_at=now,
+                error="",
+            )
+            # Progress is counted in the database, atomically, by the chunk that did the work.
+            CategoryRemoval.objects.filter(pk=removal.pk).update(
+                listings_done=F("listings_done") + delisted, chunks_done=F("chunks_done") + 1, last_progress_at=now
+            )
+    # A second delivery finds the work done but maybe not the finish (it failed after the
+    # last chunk committed): try it again either way.
     finish_removal_if_done(removal_id=removal.pk, actor=actor)
-    return delisted
+    return 0 if done_already else delisted
 
 
 def finish_removal_if_done(*, removal_id: int, actor: Actor = REMOVAL_ACTOR) -> bool:

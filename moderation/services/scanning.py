@@ -102,6 +102,8 @@ def _scope(policy: Policy) -> tuple[str, list]:
 def start_policy_scan(*, policy: Policy, actor: Actor = SCAN_ACTOR) -> PolicyScan | None:
     """Plan a bulk scan and queue its chunks after commit. None if one is already running."""
     with transaction.atomic():
+        # Lock the policy: beat, a redelivered task and an admin's click start one scan.
+        Policy.objects.select_for_update().get(pk=policy.pk)
         if PolicyScan.objects.filter(policy=policy, status=PolicyScan.Status.RUNNING).exists():
             return None
         where, params = _scope(policy)
@@ -167,42 +169,51 @@ def _candidates(listings, *, policy: Policy):
 
 
 def run_scan_chunk(*, chunk_id: int) -> int:
-    """Scan one id range and queue its matches, all in one transaction. Returns items opened."""
+    """Scan one id range and queue its matches, all in one transaction. Returns items opened.
+
+    A second delivery finds the chunk done and only tries the finish again (it may have
+    failed after the last chunk committed).
+    """
+    opened = 0
     with transaction.atomic():
         chunk = (
             ScanChunk.objects.select_for_update(of=("self",)).select_related("scan__policy").filter(pk=chunk_id).first()
         )
-        if chunk is None or chunk.status != ScanChunk.Status.PENDING:
+        if chunk is None:
             return 0
         scan = chunk.scan
-        if scan.status != PolicyScan.Status.RUNNING:
-            return 0
-        policy = scan.policy
-        in_range = Listing.objects.filter(
-            pk__range=(chunk.first_id, chunk.last_id),
-            status=Listing.Status.LIVE,
-            merchant__marketplace__in=policy.marketplaces.all(),
-            # A retired category's listings come down with it: no moderator needed.
-            category__status=Category.Status.ACTIVE,
-        )
-        scanned = in_range.count()
-        listings = list(
-            _candidates(in_range, policy=policy)
-            .select_related("merchant")
-            .only("id", "title", "description", "attributes", "category_id", "updated_at", "merchant__marketplace_id")
-        )
-        opened = scan_listings(policy=policy, listings=listings)
-        now = timezone.now()
-        ScanChunk.objects.filter(pk=chunk.pk).update(
-            status=ScanChunk.Status.DONE, scanned=scanned, opened=opened, error=""
-        )
-        PolicyScan.objects.filter(pk=scan.pk).update(
-            listings_done=F("listings_done") + scanned,
-            chunks_done=F("chunks_done") + 1,
-            items_opened=F("items_opened") + opened,
-            last_progress_at=now,
-        )
+        if chunk.status == ScanChunk.Status.PENDING and scan.status == PolicyScan.Status.RUNNING:
+            opened = _scan_chunk(chunk)
     finish_scan_if_done(scan_id=scan.pk)
+    return opened
+
+
+def _scan_chunk(chunk: ScanChunk) -> int:
+    """Inside the chunk's transaction, with its row locked: match, queue, count."""
+    scan = chunk.scan
+    policy = scan.policy
+    in_range = Listing.objects.filter(
+        pk__range=(chunk.first_id, chunk.last_id),
+        status=Listing.Status.LIVE,
+        merchant__marketplace__in=policy.marketplaces.all(),
+        # A retired category's listings come down with it: no moderator needed.
+        category__status=Category.Status.ACTIVE,
+    )
+    scanned = in_range.count()
+    listings = list(
+        _candidates(in_range, policy=policy)
+        .select_related("merchant")
+        .only("id", "title", "description", "attributes", "category_id", "updated_at", "merchant__marketplace_id")
+    )
+    opened = scan_listings(policy=policy, listings=listings)
+    now = timezone.now()
+    ScanChunk.objects.filter(pk=chunk.pk).update(status=ScanChunk.Status.DONE, scanned=scanned, opened=opened, error="")
+    PolicyScan.objects.filter(pk=scan.pk).update(
+        listings_done=F("listings_done") + scanned,
+        chunks_done=F("chunks_done") + 1,
+        items_opened=F("items_opened") + opened,
+        last_progress_at=now,
+    )
     return opened
 
 
@@ -231,13 +242,21 @@ def record_scan_chunk_failure(*, chunk_id: int, error: BaseException, give_up: b
         ScanChunk.objects.filter(pk=chunk_id).update(attempts=F("attempts") + 1, error=repr(error)[:2000])
         if not give_up:
             return
-        chunk = ScanChunk.objects.get(pk=chunk_id)
-        ScanChunk.objects.filter(pk=chunk_id).update(status=ScanChunk.Status.FAILED)
-        PolicyScan.objects.filter(pk=chunk.scan_id, status=PolicyScan.Status.RUNNING).update(
-            status=PolicyScan.Status.FAILED,
-            error=f"Chunk {chunk.number} (ids {chunk.first_id}–{chunk.last_id}): {error}"[:5000],
-            finished_at=timezone.now(),
-        )
+        chunk = ScanChunk.objects.select_related("scan__policy").get(pk=chunk_id)
+        # Only a chunk still to do can fail: a done one stays done (its counts are in).
+        ScanChunk.objects.filter(pk=chunk_id, status=ScanChunk.Status.PENDING).update(status=ScanChunk.Status.FAILED)
+        message = f"Chunk {chunk.number} (ids {chunk.first_id}–{chunk.last_id}): {error}"[:5000]
+        if PolicyScan.objects.filter(pk=chunk.scan_id, status=PolicyScan.Status.RUNNING).update(
+            status=PolicyScan.Status.FAILED, error=message, finished_at=timezone.now()
+        ):
+            record_event(
+                actor=SCAN_ACTOR,
+                verb=AuditVerb.SCAN_FAILED,
+                target=chunk.scan,
+                policy=chunk.scan.policy,
+                after={"status": PolicyScan.Status.FAILED},
+                reason=message[:2000],
+            )
 
 
 @transaction.atomic

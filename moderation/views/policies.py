@@ -159,6 +159,8 @@ def policy_scan(request, policy_id: int):
     if scan is None:
         messages.warning(request, "A scan of this policy is already running.")
         scan = policy.scans.filter(status=PolicyScan.Status.RUNNING).first()
+        if scan is None:  # it finished in the meantime
+            return redirect("backoffice:policy-detail", policy.pk)
     return redirect("backoffice:scan-detail", scan.pk)
 
 

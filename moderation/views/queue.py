@@ -103,8 +103,11 @@ def queue_item(request, item_id: int):
 
 def _claim_filters(source) -> dict:
     """The filters "claim next" honours: what a moderator narrowed the queue to."""
-    names = {"policy": "policy_id", "marketplace": "marketplace_id", "source": "source", "category": "category_id"}
-    return {field: source[name] for name, field in names.items() if source.get(name)}
+    ids = {"policy": "policy_id", "marketplace": "marketplace_id", "category": "category_id"}
+    filters = {field: int(source[name]) for name, field in ids.items() if source.get(name, "").isdigit()}
+    if source.get("source") in ReviewItem.Source.values:
+        filters["source"] = source["source"]
+    return filters  # anything malformed is ignored, as the queue page ignores it
 
 
 def _next_or_queue(request):

@@ -9,7 +9,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from backoffice.roles import Role
-from moderation.forms import ReasonForm, RemovalForm, add_service_errors, as_local_input
+from moderation.forms import (
+    ReasonForm,
+    RemovalForm,
+    add_service_errors,
+    as_local_input,
+    removal_preview_matches,
+    removal_preview_token,
+)
 from moderation.models import CategoryRemoval, Policy, RemovalChunk
 from moderation.selectors.removals import removal_detail, removal_dry_run, removal_list, removal_progress
 from moderation.services import removals as removal_services
@@ -40,7 +47,12 @@ def removal_create(request):
     dry_run = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        if request.POST.get("step") == "confirm":
+        confirming = request.POST.get("step") == "confirm"
+        if confirming and not removal_preview_matches(request.POST, request.POST.get("preview_token", "")):
+            # The choices changed after the dry run: show the dry run of what would now be scheduled.
+            messages.warning(request, "The choices changed since the dry run: check this one, then confirm.")
+            confirming = False
+        if confirming:
             try:
                 removal = removal_services.schedule_removal(
                     actor=request.user,
@@ -56,11 +68,8 @@ def removal_create(request):
                 return redirect("backoffice:removal-detail", removal.pk)
         else:
             dry_run = removal_dry_run(list(data["categories"]), policy=data["policy"])
-    return render(
-        request,
-        "moderation/removals/form.html",
-        {"form": form, "dry_run": dry_run},
-    )
+    token = removal_preview_token(request.POST) if dry_run is not None else ""
+    return render(request, "moderation/removals/form.html", {"form": form, "dry_run": dry_run, "preview_token": token})
 
 
 @role_required(*STAFF)

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from moderation.models import AuditEvent, AuditVerb, Notice, Policy
+from moderation.selectors.policies import current_policy
 from moderation.services.audit import SystemActor
 from moderation.services.policies import (
     ClauseText,
@@ -377,3 +378,29 @@ def test_a_draft_or_retired_policy_has_no_grace_and_no_sanctions(travel, policy_
 def test_the_appeal_deadline_is_180_days_after_the_decision(announced_policy):
     decided = datetime(2021, 10, 8, 9, 0, tzinfo=SHANGHAI)
     assert announced_policy.appeal_deadline(decided) == datetime(2022, 4, 6, 9, 0, tzinfo=SHANGHAI)
+
+
+def test_a_new_version_of_a_policy_in_effect_takes_over_on_its_own_date_without_a_gap(
+    announced_policy, policy_admin, travel
+):
+    system = SystemActor("tests")
+    travel.to(EFFECTIVE + timedelta(days=30))
+    put_due_policies_in_effect(actor=system)
+    draft = new_policy_version(actor=policy_admin, policy=announced_policy)
+    widened = datetime(2021, 12, 1, tzinfo=SHANGHAI)
+    edit_policy(actor=policy_admin, policy=draft, effective_at=widened, enforcement_starts_at=widened)
+    announce_policy(actor=policy_admin, policy=draft)
+
+    # Announced, not yet in effect: the version in effect still applies.
+    announced_policy.refresh_from_db()
+    assert announced_policy.status == Policy.Status.IN_EFFECT and announced_policy.is_effective()
+    assert current_policy(announced_policy.slug) == announced_policy
+
+    travel.to(widened + timedelta(minutes=1))
+    put_due_policies_in_effect(actor=system)
+    announced_policy.refresh_from_db()
+    draft.refresh_from_db()
+    assert (announced_policy.status, draft.status) == (Policy.Status.RETIRED, Policy.Status.IN_EFFECT)
+    assert current_policy(announced_policy.slug) == draft
+    retired = AuditEvent.objects.get(verb=AuditVerb.POLICY_RETIRED, target_id=announced_policy.pk)
+    assert retired.after["superseded_by"] == draft.pk

@@ -10,6 +10,7 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
+from moderation.forms import removal_preview_token
 from moderation.models import AuditEvent, AuditVerb, CategoryRemoval, Notice, Policy
 from moderation.services import removals
 from tests.moderation.conftest import EFFECTIVE, SHANGHAI
@@ -128,13 +129,17 @@ def admin_client(client, policy_admin):
 
 
 def schedule_form(policy, *categories, scheduled_for="", step="preview", clause=""):
-    return {
+    """The form as the page posts it; "confirm" carries the token of the dry run it follows."""
+    form = {
         "policy": policy.pk,
         "categories": [c.pk for c in categories],
         "scheduled_for": scheduled_for,
         "clause": clause,
         "step": step,
     }
+    if step == "confirm":
+        form["preview_token"] = removal_preview_token(form)
+    return form
 
 
 def test_the_form_starts_from_the_policy_chosen_on_its_page(admin_client, announced_policy):
@@ -540,3 +545,18 @@ def test_the_cancel_and_resume_buttons_carry_a_csrf_token(csrf_client, scheduled
     assert csrf_client.post(reverse("backoffice:removal-cancel", args=[scheduled.pk])).status_code == 403
     scheduled.refresh_from_db()
     assert scheduled.status == CategoryRemoval.Status.SCHEDULED
+
+
+def test_confirming_other_choices_than_the_dry_run_shows_their_dry_run_first(
+    admin_client, announced_policy, miners, miner_accessories, removal_catalog
+):
+    url = reverse("backoffice:removal-create")
+    previewed = schedule_form(announced_policy, miners, step="confirm")
+    changed = {**previewed, "categories": [miners.pk, miner_accessories.pk]}  # added after the preview
+    response = admin_client.post(url, changed)
+    assert response.status_code == 200
+    assert response.context["dry_run"] is not None
+    assert not CategoryRemoval.objects.exists()
+    response = admin_client.post(url, {**changed, "preview_token": response.context["preview_token"]})
+    assert response.status_code == 302
+    assert set(CategoryRemoval.objects.get().categories.all()) == {miners, miner_accessories}
