@@ -59,7 +59,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nBack office: http://{host}:{port}/backoffice/   admin: http://{host}:{port}/admin/\n"
-                "Logins (password 'demo'): policyadmin, moderator, senior, merchant-a, merchant-b\n"
+                "Logins (password 'demo'): admin (superuser), policyadmin, moderator, senior, merchant-a, merchant-b\n"
                 "Ctrl-C stops the web server, the worker and beat.\n"
             )
         )
