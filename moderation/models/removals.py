@@ -86,10 +86,6 @@ class CategoryRemoval(models.Model):
             return 0.0
         return min(100.0, 100.0 * self.listings_done / self.listings_total)
 
-    @property
-    def is_finished(self) -> bool:
-        return self.status in {self.Status.COMPLETED, self.Status.CANCELLED}
-
 
 class RemovalChunk(models.Model):
     """One id range of the listings to delist. Done in one transaction, so it is all or nothing."""

@@ -17,7 +17,7 @@ from django.db.models import BooleanField, F
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from moderation.detection import SUSPICIOUS_SQL_CLASS, attributes_text, sql_prefilter
+from moderation.detection import SUSPICIOUS_SQL_CLASS, PolicyMatcher, attributes_text, sql_prefilter
 from moderation.models import AuditVerb, Policy, PolicyScan, ReviewItem, ScanChunk
 from moderation.selectors.detection import policy_matcher
 from moderation.services.audit import Actor, SystemActor, actor_label, record_event
@@ -66,9 +66,15 @@ def _recently_dismissed(policy: Policy, listings: list[Listing]) -> set[int]:
     return {listing_id for listing_id, decided_at in decided if decided_at >= updated[listing_id]}
 
 
-def scan_listings(*, policy: Policy, listings: list[Listing], source: str = ReviewItem.Source.DETECTION) -> int:
+def scan_listings(
+    *,
+    policy: Policy,
+    listings: list[Listing],
+    source: str = ReviewItem.Source.DETECTION,
+    matcher: PolicyMatcher | None = None,
+) -> int:
     """Match the listings against the policy's rules and queue the flagged ones. Returns items opened."""
-    matcher = policy_matcher(policy)
+    matcher = matcher or policy_matcher(policy)
     flagged = []
     for listing in listings:
         texts = {"title": listing.title, "description": listing.description, "attributes": listing.attributes}
@@ -152,11 +158,11 @@ RAW_TEXT_SQL = "sellers_listing.title || ' ' || sellers_listing.description || '
 FOLDED_TEXT_SQL = f"lower(normalize({RAW_TEXT_SQL}, NFKC))"
 
 
-def _candidates(listings, *, policy: Policy):
+def _candidates(listings, *, matcher: PolicyMatcher):
     """On PostgreSQL, only the listings the database cannot rule out; elsewhere, all of them."""
     if connection.vendor != "postgresql":
         return listings
-    prefilter = sql_prefilter(policy_matcher(policy).rules)
+    prefilter = sql_prefilter(matcher.rules)
     if prefilter is None:
         return listings.none()
     conditions = [f"{FOLDED_TEXT_SQL} LIKE ANY(%s)", f"{RAW_TEXT_SQL} ~ %s"]
@@ -200,12 +206,13 @@ def _scan_chunk(chunk: ScanChunk) -> int:
         category__status=Category.Status.ACTIVE,
     )
     scanned = in_range.count()
+    matcher = policy_matcher(policy)  # once per chunk: the prefilter and the scoring share it
     listings = list(
-        _candidates(in_range, policy=policy)
+        _candidates(in_range, matcher=matcher)
         .select_related("merchant")
         .only("id", "title", "description", "attributes", "category_id", "updated_at", "merchant__marketplace_id")
     )
-    opened = scan_listings(policy=policy, listings=listings)
+    opened = scan_listings(policy=policy, listings=listings, matcher=matcher)
     now = timezone.now()
     ScanChunk.objects.filter(pk=chunk.pk).update(status=ScanChunk.Status.DONE, scanned=scanned, opened=opened, error="")
     PolicyScan.objects.filter(pk=scan.pk).update(

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from backoffice.roles import Role
 from moderation.forms import DetectionRuleForm, add_service_errors
 from moderation.models import DetectionRule, Policy
-from moderation.selectors.detection import policy_matcher
+from moderation.selectors.detection import policy_detection_rules, policy_matcher
 from moderation.services import detection as rule_services
 from moderation.views.access import role_required
 
@@ -23,7 +23,7 @@ def rule_index(request, policy_id: int):
     return render(
         request,
         "moderation/rules/index.html",
-        {"policy": policy, "rules": policy.detection_rules.all(), "sample": sample, "result": result},
+        {"policy": policy, "rules": policy_detection_rules(policy), "sample": sample, "result": result},
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
@@ -11,7 +10,7 @@ from django.apps import apps
 from django.conf import settings as django_settings
 from django.core import mail
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 
 from backoffice.roles import Role
 from moderation.models import AuditEvent, AuditVerb, Notice, Policy, ReviewItem, ReviewNote, Violation
@@ -19,6 +18,7 @@ from moderation.services import queue
 from moderation.services.queue import Detection, open_review_items
 from moderation.services.transparency import VISIBILITY_REMOVED
 from sellers.models import Listing
+from tests.concurrency import race
 from tests.conftest import make_user
 from tests.moderation.conftest import ENFORCEMENT
 
@@ -601,30 +601,6 @@ def test_bulk_dismissal_with_a_reason_dismisses_each(in_grace, moderator, open_i
 # --- races (PostgreSQL: row locks, SKIP LOCKED) --------------------------------------------
 
 
-def run_in_threads(target, args_list):
-    """``target(*args)`` for each args, in threads released together; (results, errors) in order."""
-    barrier = threading.Barrier(len(args_list))
-    results: list = [None] * len(args_list)
-    errors: list = [None] * len(args_list)
-
-    def worker(index, args):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = target(*args)
-        except BaseException as error:  # noqa: BLE001 - the test inspects them
-            errors[index] = error
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i, args)) for i, args in enumerate(args_list)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a thread is stuck"
-    return results, errors
-
-
 @pytest.fixture
 def committed_queue(transactional_db, travel, announced_policy, merchant_a, merchant_b, miners, make_listing):
     """``committed_queue(n)``: n committed open items (no rules: creating the listings queues nothing)."""
@@ -654,7 +630,7 @@ def moderators(count: int, prefix: str = "mod"):
 def test_twenty_moderators_claiming_next_at_once_get_twenty_different_items(committed_queue):
     items = committed_queue(25)
     people = moderators(20)
-    results, errors = run_in_threads(lambda user: queue.claim_next_item(actor=user), [(user,) for user in people])
+    results, errors = race(lambda user: queue.claim_next_item(actor=user), [(user,) for user in people])
     assert errors == [None] * 20
     claimed_ids = [item.pk for item in results]
     assert len(set(claimed_ids)) == 20
@@ -671,7 +647,7 @@ def test_twenty_moderators_claiming_next_at_once_get_twenty_different_items(comm
 def test_twenty_moderators_claiming_one_item_at_once_leave_one_winner(committed_queue):
     (item,) = committed_queue(1)
     people = moderators(20)
-    results, errors = run_in_threads(lambda user: queue.claim_item(actor=user, item=item), [(user,) for user in people])
+    results, errors = race(lambda user: queue.claim_item(actor=user, item=item), [(user,) for user in people])
     winners = [user for user, result in zip(people, results, strict=True) if result is not None]
     assert len(winners) == 1
     assert all(isinstance(error, ValidationError) for error in errors if error is not None)
@@ -685,9 +661,7 @@ def test_twenty_moderators_claiming_one_item_at_once_leave_one_winner(committed_
 def test_ten_moderators_taking_down_one_item_at_once_record_one_violation(committed_queue):
     (item,) = committed_queue(1)
     people = moderators(10)
-    results, errors = run_in_threads(
-        lambda user: queue.take_down_listing(actor=user, item=item), [(user,) for user in people]
-    )
+    results, errors = race(lambda user: queue.take_down_listing(actor=user, item=item), [(user,) for user in people])
     assert sum(result is not None for result in results) == 1
     assert all(isinstance(error, ValidationError) for error in errors if error is not None)
     assert Violation.objects.count() == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -16,7 +15,6 @@ from django.conf import settings as django_settings
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.db import connections
 
 from moderation import tasks
 from moderation.models import (
@@ -31,6 +29,7 @@ from moderation.services import removals
 from moderation.services.transparency import VISIBILITY_REMOVED
 from sellers import services as catalog
 from sellers.models import Category, Listing
+from tests.concurrency import run_in_threads
 from tests.moderation.conftest import EFFECTIVE, ENFORCEMENT, SHANGHAI
 
 # The removal runs at the effective date, midnight in Shanghai.
@@ -721,30 +720,6 @@ def test_the_beat_task_starts_due_removals_and_puts_policies_in_effect(
 
 
 # --- concurrency (PostgreSQL: row locks) ---------------------------------------------------
-
-
-def run_in_threads(target, args_list):
-    """Run ``target(*args)`` for each args in threads released together; return results in order."""
-    barrier = threading.Barrier(len(args_list))
-    results: list = [None] * len(args_list)
-    errors: list = []
-
-    def worker(index, args):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = target(*args)
-        except BaseException as error:  # noqa: BLE001 - reported to the test below
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i, a)) for i, a in enumerate(args_list)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
-    return results
 
 
 @pytest.fixture

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 from unittest import mock
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,6 +17,7 @@ from moderation.services import queue, scanning
 from moderation.services.policies import put_due_policies_in_effect
 from sellers import services as catalog
 from sellers.models import Category, Listing
+from tests.concurrency import run_in_threads
 from tests.moderation.conftest import EFFECTIVE, IN_GRACE
 
 
@@ -492,30 +491,6 @@ def test_a_policy_admin_resumes_a_failed_scan_and_a_moderator_cannot(
 
 
 # --- workers at once (PostgreSQL: row locks) -----------------------------------------------
-
-
-def run_in_threads(target, args_list):
-    """``target(*args)`` for each args, in threads released together; results in order."""
-    barrier = threading.Barrier(len(args_list))
-    results: list = [None] * len(args_list)
-    errors: list = []
-
-    def worker(index, args):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = target(*args)
-        except BaseException as error:  # noqa: BLE001 - reported to the test below
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i, args)) for i, args in enumerate(args_list)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
-    return results
 
 
 @pytest.fixture
