@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "backoffice",
     "sellers",
@@ -145,6 +146,17 @@ CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# Counters shared by every web worker (the API's throttling): Redis in production, this
+# process's memory for the demo and tests.
+CACHE_URL = env_str("CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL.startswith(("redis://", "rediss://"))
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
@@ -155,12 +167,25 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Appeals filed per merchant; the cache that counts them is shared by the web workers.
+    "DEFAULT_THROTTLE_RATES": {"appeals": env_str("APPEAL_THROTTLE_RATE", "30/hour")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Sellers' enforcement API",
     "DESCRIPTION": "Decisions, notices, sanctions and appeals for the merchant calling it.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The docs page's assets come from the sidecar package, not a CDN: no network at run time.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "AppealStatusEnum": "moderation.models.appeals.Appeal.Status",
+        "DecisionKindEnum": "moderation.models.appeals.Appeal.Kind",
+        "SanctionStatusEnum": "moderation.models.sanctions.Sanction.Status",
+        "ListingStatusEnum": "sellers.models.Listing.Status",
+    },
 }
 
 # Enforcement knobs that are operations, not policy (policy numbers live on the Policy).
@@ -170,6 +195,8 @@ REMOVAL_CHUNK_SIZE = env_int("REMOVAL_CHUNK_SIZE", 20_000, minimum=1, maximum=10
 REMOVAL_CHUNK_MAX_RETRIES = env_int("REMOVAL_CHUNK_MAX_RETRIES", 3, minimum=0)
 # How long a moderator's claim on a review item lasts before the item goes back to the queue.
 REVIEW_CLAIM_LEASE_MINUTES = env_int("REVIEW_CLAIM_LEASE_MINUTES", 15, minimum=1, maximum=24 * 60)
+# Service level of the appeal queue: hours from filing to a decision (marketplaces report 2-4 days).
+APPEAL_DUE_HOURS = env_int("APPEAL_DUE_HOURS", 72, minimum=1, maximum=24 * 60)
 # Queue page size (the queue never counts all its rows for a page: see moderation.views.queue).
 REVIEW_QUEUE_PAGE_SIZE = env_int("REVIEW_QUEUE_PAGE_SIZE", 50, minimum=5, maximum=500)
 

@@ -10,11 +10,14 @@ from django.contrib import admin
 from moderation.models import (
     AuditEvent,
     CategoryRemoval,
+    EscalationStep,
     Notice,
+    PointsRule,
     Policy,
     PolicyClause,
     RemovalChunk,
     ReviewItem,
+    Sanction,
     Violation,
 )
 
@@ -56,12 +59,20 @@ class ClauseInline(admin.TabularInline):
         return False
 
 
+class PointsRuleInline(ClauseInline):
+    model = PointsRule
+
+
+class EscalationStepInline(ClauseInline):
+    model = EscalationStep
+
+
 @admin.register(Policy)
 class PolicyAdmin(ReadOnlyAdmin):
     list_display = ["title", "slug", "version", "status", "effective_at", "enforcement_starts_at"]
     list_filter = ["status", "marketplaces"]
     search_fields = ["title", "slug"]
-    inlines = [ClauseInline]
+    inlines = [ClauseInline, PointsRuleInline, EscalationStepInline]
 
 
 class ChunkInline(admin.TabularInline):
@@ -122,3 +133,14 @@ class ViolationAdmin(ReadOnlyAdmin):
     list_filter = ["status", "kind", "counts_toward_sanctions", "policy"]
     search_fields = ["merchant__store_name", "listing__title"]
     list_select_related = ["merchant", "policy"]
+
+
+@admin.register(Sanction)
+class SanctionAdmin(ReadOnlyAdmin):
+    """Read-only: the ladder issues sanctions, senior moderators issue and lift them on the merchant page."""
+
+    list_display = ["starts_at", "merchant", "policy", "kind", "status", "ends_at", "points", "automated"]
+    list_filter = ["status", "kind", "automated", "policy"]
+    search_fields = ["merchant__store_name", "cause"]
+    list_select_related = ["merchant", "policy"]
+    raw_id_fields = ["violations", "previous"]

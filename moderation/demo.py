@@ -13,10 +13,11 @@ from zoneinfo import ZoneInfo
 from django.utils import timezone
 
 from moderation.demo_rules import seed_reference_rules
-from moderation.models import CategoryRemoval, Policy
+from moderation.models import CategoryRemoval, Policy, SanctionKind, Violation
 from moderation.services.audit import Actor
 from moderation.services.policies import ClauseText, announce_policy, create_policy
 from moderation.services.removals import schedule_removal
+from moderation.services.sanctions import PointsText, StepText, set_penalty_rules
 from sellers.models import Category, Marketplace
 
 REFERENCE_SLUG = "virtual-currency-mining"
@@ -49,6 +50,23 @@ REFERENCE_CLAUSES = [
     ),
 ]
 
+# What a violation costs: general violations share the daily cap of 6 points; evading the
+# ban (distorted keywords, a misplaced category) and trying to re-list count per infringement.
+REFERENCE_POINTS = [
+    PointsText(Violation.Kind.PROHIBITED_LISTING, 2, daily_cap_applies=True),
+    PointsText(Violation.Kind.KEYWORD_EVASION, 4, daily_cap_applies=False),
+    PointsText(Violation.Kind.CATEGORY_EVASION, 4, daily_cap_applies=False),
+    PointsText(Violation.Kind.RELIST_ATTEMPT, 2, daily_cap_applies=False),
+]
+# Alibaba.com's published ladder, mapped onto the sanctions the ban brings.
+REFERENCE_LADDER = [
+    StepText(6, SanctionKind.WARNING, compliance_days=3),
+    StepText(12, SanctionKind.STORE_BLOCK, duration_days=7, compliance_days=7),
+    StepText(24, SanctionKind.STORE_BLOCK, duration_days=14, compliance_days=14),
+    StepText(36, SanctionKind.ACCOUNT_FREEZE, duration_days=21, compliance_days=21, delists_all=True),
+    StepText(48, SanctionKind.ACCOUNT_CLOSURE),
+]
+
 REFERENCE_BODY = (
     "To comply with the applicable laws and regulations, the marketplace prohibits the sale "
     "of virtual currency mining machines from the effective date. The categories “Blockchain "
@@ -73,6 +91,7 @@ class PolicySeed:
             f"  {policy.notices.count()} merchants notified of the announcement; "
             f"{policy.detection_rules.count()} detection rules "
             f"(try: python manage.py scan_text --policy {policy.slug})",
+            f"  penalty ladder: {'; '.join(str(step) for step in policy.escalation_steps.all())}",
             f"  removal #{removal.pk} of {removal.dry_run['listings']} listings "
             f"({removal.dry_run['merchants']} merchants) scheduled for "
             f"{policy.local(removal.scheduled_for):%Y-%m-%d %H:%M}: watch it on /backoffice/removals/{removal.pk}/",
@@ -109,6 +128,7 @@ def seed_reference_policy(*, actor: Actor, historical: bool = False) -> PolicySe
         enforcement_starts_at=enforcement,
     )
     seed_reference_rules(actor=actor, policy=policy)
+    set_penalty_rules(actor=actor, policy=policy, points=REFERENCE_POINTS, ladder=REFERENCE_LADDER)
     policy = announce_policy(actor=actor, policy=policy, announced_at=announced)
     removal = schedule_removal(actor=actor, policy=policy, categories=categories, scheduled_for=effective)
     return PolicySeed(policy=policy, removal=removal)

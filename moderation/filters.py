@@ -6,7 +6,7 @@ import django_filters
 from django.db.models import Q
 from django.utils import timezone
 
-from moderation.models import Policy, ReviewItem
+from moderation.models import Appeal, Policy, ReviewItem
 from sellers.models import Category, Marketplace
 
 
@@ -76,3 +76,48 @@ class ReviewItemFilter(django_filters.FilterSet):
         queryset = super().qs  # the sort filter has ordered it already, when one was chosen
         # Highest priority first by default; the id breaks ties so pages never overlap.
         return queryset.order_by(*(queryset.query.order_by or ("-priority",)), "id")
+
+
+class AppealQueueFilter(django_filters.FilterSet):
+    """What a moderator narrows the appeal queue by."""
+
+    STATUS_CHOICES = [
+        ("open", "To decide"),
+        ("granted", "Granted"),
+        ("rejected", "Rejected"),
+        ("withdrawn", "Withdrawn"),
+        ("all", "All"),
+    ]
+
+    status = django_filters.ChoiceFilter(choices=STATUS_CHOICES, method="filter_status", empty_label=None)
+    kind = django_filters.ChoiceFilter(choices=Appeal.Kind.choices, label="Against")
+    policy = django_filters.ModelChoiceFilter(queryset=Policy.objects.all())
+    tier = django_filters.ChoiceFilter(choices=Appeal.Tier.choices, label="Queue")
+    overdue = django_filters.BooleanFilter(method="filter_overdue", label="Past due")
+    filed_after = django_filters.DateFilter(field_name="filed_at", lookup_expr="date__gte", label="Filed from")
+    filed_before = django_filters.DateFilter(field_name="filed_at", lookup_expr="date__lte", label="Filed to")
+    sort = django_filters.OrderingFilter(
+        fields=[("due_at", "due"), ("filed_at", "filed")],
+        field_labels={"due_at": "Due time", "filed_at": "Filed"},
+        label="Sort by",
+    )
+
+    class Meta:
+        model = Appeal
+        fields = []
+
+    def __init__(self, data=None, *args, **kwargs):
+        data = data.copy() if data is not None else {}
+        data.setdefault("status", "open")
+        super().__init__(data, *args, **kwargs)
+
+    def filter_status(self, queryset, name, value):
+        if value == "open":
+            return queryset.filter(status__in=["submitted", "in_review"])
+        return queryset if value == "all" else queryset.filter(status=value)
+
+    def filter_overdue(self, queryset, name, value):
+        if value is None:
+            return queryset
+        late = Q(due_at__lt=timezone.now(), status__in=["submitted", "in_review"])
+        return queryset.filter(late) if value else queryset.exclude(late)

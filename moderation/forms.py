@@ -11,8 +11,8 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from moderation.models import Policy, PolicyClause, ReviewItem
-from sellers.models import Category, Marketplace
+from moderation.models import Policy, PolicyClause, ReviewItem, SanctionKind
+from sellers.models import Category, Marketplace, Merchant
 
 COMMON_TIMEZONES = [
     "Asia/Shanghai",
@@ -310,3 +310,48 @@ def removal_preview_matches(data, token: str, *, max_age: int = 3600) -> bool:
         return signing.loads(token, salt=REMOVAL_PREVIEW_SALT, max_age=max_age) == _removal_choices(data)
     except signing.BadSignature:
         return False
+
+
+class SanctionForm(forms.Form):
+    """A senior moderator's manual sanction; the service checks the rest (prior warning, policy in effect)."""
+
+    policy = forms.ModelChoiceField(queryset=Policy.objects.none(), empty_label=None)
+    kind = forms.ChoiceField(choices=SanctionKind.choices)
+    duration_days = forms.IntegerField(
+        required=False, min_value=1, max_value=365, label="Days", help_text="For a restriction, block or freeze."
+    )
+    reason = forms.CharField(
+        min_length=20,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "The facts, as the merchant will read them."}),
+        label="Reason (sent to the merchant)",
+    )
+
+    def __init__(self, *args, merchant: Merchant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["policy"].queryset = Policy.objects.filter(
+            status__in=[Policy.Status.ANNOUNCED, Policy.Status.IN_EFFECT], marketplaces=merchant.marketplace_id
+        ).order_by("slug", "-version")
+
+
+class LiftSanctionForm(forms.Form):
+    reason = forms.CharField(
+        min_length=10,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Why the sanction ends early (sent to the merchant)."}),
+    )
+
+
+class AppealDecisionForm(forms.Form):
+    reason = forms.CharField(
+        min_length=10,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "The reason the merchant will read."}),
+        error_messages={"required": "Write the reason the merchant will read."},
+    )
+    move_to = forms.ModelChoiceField(
+        queryset=Category.objects.filter(status=Category.Status.ACTIVE).order_by("path"),
+        required=False,
+        label="Restore into category",
+        help_text="Only when granting: the listing's own category is closed and it belongs in another.",
+    )

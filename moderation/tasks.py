@@ -3,9 +3,10 @@
 from celery import shared_task
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from moderation.models import AuditEvent, Policy, RemovalChunk, ScanChunk
-from moderation.services import notices, policies, queue, removals, scanning
+from moderation.services import appeals, notices, policies, queue, removals, sanctions, scanning
 from moderation.services.audit import SystemActor
 
 
@@ -50,8 +51,8 @@ def send_pending_notices() -> int:
 
 @shared_task(name="moderation.release_expired_claims")
 def release_expired_claims() -> int:
-    """Beat: review items whose claim's lease ran out go back to the queue."""
-    return queue.release_expired_claims()
+    """Beat: review items and appeals whose claim's lease ran out go back to their queue."""
+    return queue.release_expired_claims() + appeals.release_expired_appeal_claims()
 
 
 @shared_task(name="moderation.scan_listing")
@@ -80,3 +81,28 @@ def run_scan_chunk(self, chunk_id: int) -> int:
         if give_up:
             return 0
         raise self.retry(exc=error, countdown=min(2 ** (attempts + 1), 60)) from error
+
+
+@shared_task(name="moderation.run_escalation")
+def run_escalation() -> dict:
+    """Beat, every minute: expire what has ended, then queue each policy's ladder, range by range."""
+    expired = sanctions.expire_sanctions()
+    ranges = 0
+    for policy in sanctions.sweep_policies(timezone.now()):
+        for first_id, last_id in sanctions.escalation_chunks(policy=policy, at=timezone.now()):
+            escalate_range.delay(policy.pk, first_id, last_id)
+            ranges += 1
+    return {"expired": expired, "ranges": ranges}
+
+
+@shared_task(name="moderation.escalate_range")
+def escalate_range(policy_id: int, first_id: int, last_id: int) -> int:
+    """One range of merchants under one policy's ladder; a second delivery finds nothing due."""
+    policy = Policy.objects.filter(pk=policy_id).first()
+    return sanctions.escalate_range(policy=policy, first_id=first_id, last_id=last_id) if policy else 0
+
+
+@shared_task(name="moderation.escalate_merchants")
+def escalate_merchants(merchant_ids: list[int]) -> int:
+    """A violation added points: apply the ladder to these merchants now rather than at the next sweep."""
+    return sanctions.escalate_merchants(merchant_ids=merchant_ids)

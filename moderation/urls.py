@@ -1,6 +1,6 @@
 from django.urls import path
 
-from moderation.views import policies, queue, removals, rules
+from moderation.views import appeals, merchants, policies, queue, removals, rules
 
 urlpatterns = [
     path("queue/", queue.queue_index, name="queue"),
@@ -8,6 +8,16 @@ urlpatterns = [
     path("queue/bulk/", queue.queue_bulk, name="queue-bulk"),
     path("queue/<int:item_id>/", queue.queue_item, name="queue-item"),
     path("queue/<int:item_id>/<slug:action>/", queue.queue_item_action, name="queue-item-action"),
+    path("appeals/", appeals.appeal_index, name="appeal-index"),
+    path("appeals/claim-next/", appeals.appeal_claim_next, name="appeal-claim-next"),
+    path("appeals/<int:appeal_id>/", appeals.appeal_show, name="appeal-detail"),
+    path("appeals/<int:appeal_id>/<slug:action>/", appeals.appeal_action, name="appeal-action"),
+    path("merchants/", merchants.merchant_index, name="merchant-index"),
+    path("merchants/<int:merchant_id>/", merchants.merchant_show, name="merchant-detail"),
+    path("merchants/<int:merchant_id>/sanction/", merchants.merchant_sanction, name="merchant-sanction"),
+    path(
+        "merchants/<int:merchant_id>/sanctions/<int:sanction_id>/lift/", merchants.sanction_lift, name="sanction-lift"
+    ),
     path("policies/", policies.policy_index, name="policy-index"),
     path("policies/new/", policies.policy_create, name="policy-create"),
     path("policies/<int:policy_id>/", policies.policy_show, name="policy-detail"),

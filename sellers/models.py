@@ -204,6 +204,18 @@ class Listing(models.Model):
         db_constraint=False,
         db_index=False,
     )
+    # The sanction that delisted it with all the merchant's listings (an account freeze),
+    # if one did: a granted appeal puts exactly those back. Found through the merchant's
+    # index, so no index of its own.
+    delisted_by_sanction = models.ForeignKey(
+        "moderation.Sanction",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     created_at = models.DateTimeField(default=now, editable=False)
     updated_at = models.DateTimeField(default=now)
 

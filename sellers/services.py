@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -115,6 +115,30 @@ def ensure_category_accepts_listings(category: Category) -> None:
     raise ValidationError({"category": f"The category “{category.name}” was retired{under} and accepts no listings."})
 
 
+class MerchantRestricted(PermissionDenied):
+    """The merchant's active sanction closes the seller tools asked for (an HTTP 403)."""
+
+
+def ensure_merchant_may_sell(merchant: Merchant) -> None:
+    """Refuse listing work while a sanction blocks the store, freezes or closes the account, naming it."""
+    from moderation.selectors.sanctions import restricting_sanction  # a read; enforcement owns the answer
+
+    sanction = restricting_sanction(merchant)
+    if sanction is None:
+        return
+    until = f" until {sanction.ends_at:%Y-%m-%d %H:%M} UTC" if sanction.ends_at else ""
+    raise MerchantRestricted(
+        f"{sanction.get_kind_display()}{until} under the policy “{sanction.policy}” (sanction #{sanction.pk}): "
+        "listings cannot be created or edited. You may appeal the sanction."
+    )
+
+
+def _refuse_banned_content(*, actor: Actor, merchant: Merchant, listing: Listing | None = None, **texts) -> None:
+    from moderation.services.violations import refuse_banned_content  # enforcement decides, and records the attempt
+
+    refuse_banned_content(actor=actor, merchant=merchant, listing=listing, **texts)
+
+
 def _scan_after_commit(listing_id: int) -> None:
     """Queue the detection scan of a new or edited listing once it is committed."""
     from moderation.tasks import scan_listing
@@ -122,7 +146,6 @@ def _scan_after_commit(listing_id: int) -> None:
     transaction.on_commit(lambda: scan_listing.delay(listing_id))
 
 
-@transaction.atomic
 def create_listing(
     *,
     actor: Actor,
@@ -134,6 +157,26 @@ def create_listing(
     attributes: dict[str, Any] | None = None,
     currency: str = "USD",
 ) -> Listing:
+    """A new listing. Refused while a sanction closes the store, into a retired category, or with
+    content a policy in effect bans (that refusal is recorded as an attempt, outside this transaction)."""
+    ensure_merchant_may_sell(merchant)
+    # Content first: banned content is an attempt to re-list, whichever category it names.
+    _refuse_banned_content(actor=actor, merchant=merchant, title=title, description=description, attributes=attributes)
+    ensure_category_accepts_listings(category)
+    with transaction.atomic():
+        return _create_listing(
+            actor=actor,
+            merchant=merchant,
+            category=category,
+            title=title,
+            price=price,
+            description=description,
+            attributes=attributes,
+            currency=currency,
+        )
+
+
+def _create_listing(*, actor, merchant, category, title, price, description, attributes, currency) -> Listing:
     # Read the category again under lock: a removal may have retired it since the caller loaded it.
     category = Category.objects.select_for_update().get(pk=category.pk)
     ensure_category_accepts_listings(category)
@@ -162,13 +205,31 @@ def create_listing(
     return listing
 
 
-@transaction.atomic
 def edit_listing(*, actor: Actor, listing: Listing, **changes: Any) -> Listing:
-    """Change a listing's content or category; moving it into a retired category is refused."""
+    """Change a listing's content or category.
+
+    Refused while a sanction closes the store, into a retired category, and when the new
+    content is something a policy in effect bans (recorded as an attempt).
+    """
     editable = {"title", "description", "attributes", "price", "currency", "category"}
     unknown = set(changes) - editable
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be edited."))
+    ensure_merchant_may_sell(listing.merchant)
+    if {"title", "description", "attributes"} & set(changes):
+        _refuse_banned_content(
+            actor=actor,
+            merchant=listing.merchant,
+            listing=listing,
+            title=changes.get("title", listing.title),
+            description=changes.get("description", listing.description),
+            attributes=changes.get("attributes", listing.attributes),
+        )
+    with transaction.atomic():
+        return _edit_listing(actor=actor, listing=listing, changes=changes)
+
+
+def _edit_listing(*, actor: Actor, listing: Listing, changes: dict[str, Any]) -> Listing:
     listing = Listing.objects.select_for_update().select_related("category").get(pk=listing.pk)
     new_category = changes.get("category")
     moving = new_category is not None and new_category.pk != listing.category_id
@@ -200,7 +261,11 @@ def edit_listing(*, actor: Actor, listing: Listing, **changes: Any) -> Listing:
 
 @transaction.atomic
 def remove_listing_by_seller(*, actor: Actor, listing: Listing) -> Listing:
-    listing = Listing.objects.select_for_update().get(pk=listing.pk)
+    """The seller takes a listing down. Allowed while the store is blocked (that is how it complies),
+    not while the account is frozen or closed (its seller tools are closed)."""
+    listing = Listing.objects.select_for_update().select_related("merchant").get(pk=listing.pk)
+    if listing.merchant.enforcement_status in {Merchant.EnforcementStatus.FROZEN, Merchant.EnforcementStatus.CLOSED}:
+        ensure_merchant_may_sell(listing.merchant)
     if listing.status != Listing.Status.LIVE:
         raise ValidationError({"status": "Only a live listing can be removed by its seller."})
     listing.status = Listing.Status.REMOVED_BY_SELLER
@@ -247,3 +312,19 @@ def import_listings(*, actor: Actor, marketplace: Marketplace, rows: Iterable[Li
     if batch:
         flush()
     return total
+
+
+@transaction.atomic
+def rotate_api_token(*, user) -> str:
+    """A seller's new API token; the old one stops working at once. Returns the new key."""
+    from rest_framework.authtoken.models import Token
+
+    merchant = Merchant.objects.filter(user=user).first()
+    if merchant is None:
+        raise ValidationError("Only a merchant's account has an API token.")
+    Token.objects.filter(user=user).delete()
+    token = Token.objects.create(user=user)
+    record_event(
+        actor=user, verb=AuditVerb.API_TOKEN_ROTATED, target=merchant, merchant=merchant, after={"user": user.pk}
+    )
+    return token.key

@@ -1,26 +1,34 @@
 """Enforcement models, one module per domain, re-exported here."""
 
+from moderation.models.appeals import Appeal
 from moderation.models.audit import AppendOnlyError, AuditEvent, AuditVerb
 from moderation.models.detection import DetectionRule
 from moderation.models.notices import Notice
 from moderation.models.policies import Policy, PolicyClause
 from moderation.models.queue import PolicyScan, ReviewItem, ReviewNote, ScanChunk
 from moderation.models.removals import CategoryRemoval, RemovalChunk
+from moderation.models.sanctions import SUSPENSION_KINDS, EscalationStep, PointsRule, Sanction, SanctionKind
 from moderation.models.violations import Violation
 
 __all__ = [
+    "Appeal",
     "AppendOnlyError",
     "AuditEvent",
     "AuditVerb",
     "CategoryRemoval",
     "DetectionRule",
+    "EscalationStep",
     "Notice",
     "Policy",
     "PolicyClause",
+    "PointsRule",
     "PolicyScan",
     "RemovalChunk",
     "ReviewItem",
     "ReviewNote",
+    "SUSPENSION_KINDS",
+    "Sanction",
+    "SanctionKind",
     "ScanChunk",
     "Violation",
 ]

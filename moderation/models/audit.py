@@ -72,6 +72,7 @@ class AuditVerb(models.IntegerChoices):
     APPEAL_CLAIMED = 603, "appeal claimed"
     APPEAL_GRANTED = 604, "appeal granted"
     APPEAL_REJECTED = 605, "appeal rejected"
+    APPEAL_RELEASED = 606, "appeal claim released"
     LISTING_RESTORED = 611, "listing restored"
     # 700-799: notices to merchants
     NOTICE_CREATED = 701, "notice created"

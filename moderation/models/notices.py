@@ -43,6 +43,8 @@ class Notice(models.Model):
         SANCTION = "sanction", "Sanction"
         SANCTION_ENDED = "sanction_ended", "Sanction ended"
         APPEAL_RECEIVED = "appeal_received", "Appeal received"
+        APPEAL_IN_REVIEW = "appeal_in_review", "Appeal in review"
+        APPEAL_WITHDRAWN = "appeal_withdrawn", "Appeal withdrawn"
         APPEAL_DECIDED = "appeal_decided", "Appeal decided"
 
     class EmailStatus(models.TextChoices):

@@ -60,6 +60,13 @@ class Policy(models.Model):
         default=10,
         help_text="A listing whose rule score reaches this goes to the review queue.",
     )
+    daily_points_cap = models.PositiveSmallIntegerField(
+        default=6, help_text="Most points general violations confirmed on one day add up to (0: no cap)."
+    )
+    points_valid_days = models.PositiveSmallIntegerField(
+        default=365,
+        help_text="Days a violation's points count, and a sanction holds the merchant's place on the ladder.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -94,6 +101,7 @@ class Policy(models.Model):
                 condition=Q(status="draft") | Q(announced_at__isnull=False),
             ),
             models.CheckConstraint(name="policy_appeal_window_positive", condition=Q(appeal_window_days__gte=1)),
+            models.CheckConstraint(name="policy_points_valid_positive", condition=Q(points_valid_days__gte=1)),
         ]
 
     def __str__(self) -> str:
@@ -126,6 +134,10 @@ class Policy(models.Model):
 
     def appeal_deadline(self, decided_at: datetime) -> datetime:
         return decided_at + timedelta(days=self.appeal_window_days)
+
+    def points_counted_since(self, at: datetime) -> datetime:
+        """Violations decided from this moment on still count at ``at``."""
+        return at - timedelta(days=self.points_valid_days)
 
 
 class PolicyClause(models.Model):

@@ -47,6 +47,9 @@ class Violation(models.Model):
     automated_detection = models.BooleanField(default=False)
     automated_decision = models.BooleanField(default=False)
     points = models.PositiveSmallIntegerField(default=0)
+    points_capped = models.BooleanField(
+        default=False, help_text="A general violation: its points share the policy's daily cap."
+    )
     counts_toward_sanctions = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     overturned_at = models.DateTimeField(null=True, blank=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 
-from moderation.models import Policy
+from moderation.models import EscalationStep, PointsRule, Policy
 from sellers.models import Category, Listing
 from sellers.selectors import category_subtree
 
@@ -20,7 +20,14 @@ def policy_list() -> QuerySet[Policy]:
 def policy_detail(policy_id: int) -> Policy:
     return (
         Policy.objects.select_related("supersedes", "created_by")
-        .prefetch_related("marketplaces", "categories", "clauses", "removals")
+        .prefetch_related(
+            "marketplaces",
+            "categories",
+            "clauses",
+            "removals",
+            Prefetch("points_rules", queryset=PointsRule.objects.select_related("clause").order_by("kind", "clause")),
+            Prefetch("escalation_steps", queryset=EscalationStep.objects.order_by("threshold")),
+        )
         .get(pk=policy_id)
     )
 

@@ -187,6 +187,8 @@ def new_policy_version(*, actor: Actor, policy: Policy) -> Policy:
         appeal_window_days=policy.appeal_window_days,
         review_due_hours=policy.review_due_hours,
         detection_threshold=policy.detection_threshold,
+        daily_points_cap=policy.daily_points_cap,
+        points_valid_days=policy.points_valid_days,
         created_by=actor_user(actor),
     )
     _set_relations(
@@ -199,6 +201,10 @@ def new_policy_version(*, actor: Actor, policy: Policy) -> Policy:
 
     if policy.detection_rules.exists():
         copy_detection_rules(actor=actor, source=policy, target=draft)
+    from moderation.services.sanctions import copy_penalty_rules  # and so do its points and ladder
+
+    if policy.points_rules.exists() or policy.escalation_steps.exists():
+        copy_penalty_rules(actor=actor, source=policy, target=draft)
     record_event(
         actor=actor,
         verb=AuditVerb.POLICY_VERSIONED,

@@ -25,6 +25,7 @@ from moderation.models import AuditEvent, AuditVerb, Notice, Policy, PolicyClaus
 from moderation.services.audit import Actor, SystemActor, actor_label, actor_user, record_event
 from moderation.services.notices import NoticeDraft, create_notices
 from moderation.services.transparency import VISIBILITY_REMOVED, statement_fields
+from moderation.services.violations import merchant_points, record_violation
 from sellers.models import Listing
 
 QUEUE_ACTOR = SystemActor("review_queue")
@@ -331,24 +332,21 @@ def take_down_listing(
         )
         listing.updated_at = now
         listing.save(update_fields=["status", "previous_status", "delisted_at", "delisted_reason", "updated_at"])
-    counts = policy.counts_toward_sanctions(now)
-    violation = Violation.objects.create(
-        merchant=item.merchant,
-        listing=listing,
+    violation = record_violation(
+        actor=actor,
+        merchant_id=item.merchant_id,
         policy=policy,
-        clause=clause,
-        review_item=item,
         kind=kind,
-        decided_by=actor,
-        decided_by_name=actor.get_username(),
-        decided_at=now,
+        clause=clause,
+        listing=listing,
+        review_item=item,
         automated_detection=item.source == ReviewItem.Source.DETECTION,
         automated_decision=False,
-        points=0,  # the points ledger assigns them from the policy's table
-        counts_toward_sanctions=counts,
         evidence={"title": listing.title, "terms": item.matched_terms, "score": str(item.score)},
         reason=reason,
+        at=now,
     )
+    counts = violation.counts_toward_sanctions
     _mark_decided(item, actor=actor, decision=ReviewItem.Decision.TAKEN_DOWN, reason=reason, now=now)
     record_event(
         actor=actor,
@@ -358,15 +356,6 @@ def take_down_listing(
         policy=policy,
         before=listing_before,
         after={"status": listing.status, "review_item": item.pk, "violation": violation.pk},
-        reason=reason,
-    )
-    record_event(
-        actor=actor,
-        verb=AuditVerb.VIOLATION_RECORDED,
-        target=violation,
-        merchant=item.merchant,
-        policy=policy,
-        after={"kind": kind, "counts_toward_sanctions": counts, "points": violation.points, "listing": listing.pk},
         reason=reason,
     )
     facts = (
@@ -388,6 +377,7 @@ def take_down_listing(
                     "violation": violation,
                     "decided_at": policy.local(now),
                     "in_grace": not counts,
+                    "total_points": merchant_points(item.merchant_id, policy=policy, at=now),
                     "detected_automatically": violation.automated_detection,
                     "matched_terms": item.matched_terms,
                 },

@@ -31,15 +31,19 @@ SCAN_ACTOR = SystemActor("scan")
 SCAN_CHUNK_SIZE = 5000
 
 
-def effective_policies_for(listing: Listing) -> list[Policy]:
-    now = timezone.now()
+def effective_policies_for_marketplace(marketplace_id: int) -> list[Policy]:
+    """Policies whose rules apply now on the marketplace (announced and past their effective date)."""
     return list(
         Policy.objects.filter(
             status__in=[Policy.Status.ANNOUNCED, Policy.Status.IN_EFFECT],
-            effective_at__lte=now,
-            marketplaces=listing.merchant.marketplace_id,
-        )
+            effective_at__lte=timezone.now(),
+            marketplaces=marketplace_id,
+        ).order_by("pk")
     )
+
+
+def effective_policies_for(listing: Listing) -> list[Policy]:
+    return effective_policies_for_marketplace(listing.merchant.marketplace_id)
 
 
 def _detection(result, texts: dict) -> Detection:

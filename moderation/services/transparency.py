@@ -41,6 +41,7 @@ def statement_fields(
     automated_decision: str,
     source_type: str = "SOURCE_VOLUNTARY",
     visibility: list[str] | None = None,
+    visibility_other: str | None = None,
     provision: str | None = None,
     provision_end: datetime | None = None,
     monetary: str | None = None,
@@ -71,6 +72,8 @@ def statement_fields(
     if visibility:
         fields["decision_visibility"] = visibility
         fields["end_date_visibility_restriction"] = None
+        if visibility_other:
+            fields["decision_visibility_other"] = visibility_other[:500]
     if provision:
         fields["decision_provision"] = provision
         fields["end_date_service_restriction"] = _day(provision_end)

@@ -320,6 +320,7 @@ def test_taking_down_in_grace_delists_records_an_uncounted_violation_and_tells_t
     assert recorded.target_id == violation.pk
     assert recorded.after == {
         "kind": "prohibited_listing",
+        "clause": violation.clause.number,
         "counts_toward_sanctions": False,
         "points": 0,
         "listing": listing.pk,
@@ -394,11 +395,11 @@ def test_after_grace_the_violation_counts_toward_sanctions(after_grace, moderato
     item = open_item(listing)
     violation = queue.take_down_listing(actor=moderator, item=item)
     assert violation.counts_toward_sanctions is True
-    assert violation.points == 0  # the points ledger assigns them
+    assert violation.points == 0  # this policy has no points table: a violation costs nothing
     recorded = events(AuditVerb.VIOLATION_RECORDED).get()
     assert recorded.after["counts_toward_sanctions"] is True
     notice = Notice.objects.get(kind=Notice.Kind.LISTING_TAKEN_DOWN)
-    assert "counts toward sanctions" in notice.body
+    assert "added 0 penalty points" in notice.body and "holds 0 points" in notice.body
     assert "grace" not in notice.body
 
 

@@ -8,11 +8,12 @@ from unittest import mock
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
 from moderation import tasks
-from moderation.models import AuditEvent, AuditVerb, Policy, PolicyScan, ReviewItem, ScanChunk
+from moderation.models import AuditEvent, AuditVerb, Policy, PolicyScan, ReviewItem, ScanChunk, Violation
 from moderation.services import queue, scanning
 from moderation.services.policies import put_due_policies_in_effect
 from sellers import services as catalog
@@ -287,18 +288,25 @@ def test_a_dismissed_listing_is_not_queued_again_unless_edited_since(
 # --- new and edited listings ---------------------------------------------------------------
 
 
-def test_a_new_flagged_listing_is_queued_after_commit_once_the_policy_applies(
+def test_a_new_flagged_listing_is_refused_naming_the_policy_and_the_attempt_is_recorded(
     in_grace, system, announced_policy, mining_rules, merchant_b, miners, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        listing = catalog.create_listing(
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(ValidationError) as refused:
+        catalog.create_listing(
             actor=system, merchant=merchant_b, category=miners, title="Whatsminer M50S", price=Decimal("1999")
         )
-    assert not ReviewItem.objects.exists()  # nothing before the commit
-    assert len(callbacks) == 1
-    callbacks[0]()
-    item = ReviewItem.objects.get()
-    assert (item.listing, item.policy, item.matched_terms) == (listing, announced_policy, ["Whatsminer"])
+    assert announced_policy.title in refused.value.message_dict["title"][0]
+    assert not Listing.objects.filter(title="Whatsminer M50S").exists()
+    assert not ReviewItem.objects.exists()
+    attempt = Violation.objects.get()
+    assert (attempt.kind, attempt.merchant, attempt.policy, attempt.listing) == (
+        Violation.Kind.RELIST_ATTEMPT,
+        merchant_b,
+        announced_policy,
+        None,
+    )
+    assert attempt.automated_detection and attempt.automated_decision
+    assert (attempt.counts_toward_sanctions, attempt.points) == (False, 0)  # in grace: a warning, no points
 
 
 def test_an_innocent_new_listing_is_not_queued(
@@ -311,14 +319,28 @@ def test_an_innocent_new_listing_is_not_queued(
     assert not ReviewItem.objects.exists()
 
 
-def test_an_edit_that_makes_a_listing_flagged_queues_it(
+def test_an_edit_that_brings_a_banned_product_in_is_refused_and_changes_nothing(
     in_grace, system, mining_rules, merchant_b, graphics_cards, make_listing, django_capture_on_commit_callbacks
 ):
     listing = make_listing(merchant_b, graphics_cards, title="RTX 3080")
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(ValidationError) as refused:
+        catalog.edit_listing(actor=system, listing=listing, description="Pairs well with an Antminer S19.")
+    assert "description" in refused.value.message_dict
+    listing.refresh_from_db()
+    assert listing.description == ""
+    assert not ReviewItem.objects.exists()
+    assert Violation.objects.get().kind == Violation.Kind.RELIST_ATTEMPT
+
+
+def test_an_edit_of_a_listing_flagged_already_is_let_through_and_queued(
+    in_grace, system, mining_rules, merchant_b, graphics_cards, make_listing, django_capture_on_commit_callbacks
+):
+    listing = make_listing(merchant_b, graphics_cards, title="Antminer S19 box, empty")
     with django_capture_on_commit_callbacks(execute=True):
         catalog.edit_listing(actor=system, listing=listing, description="Pairs well with an Antminer S19.")
     item = ReviewItem.objects.get()
-    assert item.listing == listing and item.spans == {"description": [[19, 27, "antminer"]]}
+    assert item.listing == listing and "description" in item.spans
+    assert not Violation.objects.exists()
 
 
 def test_a_listing_on_a_marketplace_outside_the_policy_is_not_queued(
@@ -552,12 +574,10 @@ def test_a_listing_scanned_by_a_chunk_and_after_an_edit_at_once_gets_one_item(co
 
 
 def test_listings_of_a_retired_category_are_left_to_its_removal(
-    in_grace, system, announced_policy, mining_rules, merchant_b, miners, django_capture_on_commit_callbacks
+    in_grace, announced_policy, mining_rules, merchant_b, miners, make_listing, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False):
-        listing = catalog.create_listing(
-            actor=system, merchant=merchant_b, category=miners, title="Whatsminer M50S", price=Decimal("1999")
-        )
+        listing = make_listing(merchant_b, miners, title="Whatsminer M50S")
     # The removal retires the category before its chunks delist the listing.
     Category.objects.filter(pk=miners.pk).update(status="retired", retired_at=timezone.now())
 

@@ -1,0 +1,250 @@
+"""Serializers of the sellers' API: shapes of reads, and validation of what a merchant sends.
+
+Writes go through the services; a serializer only checks the shape of the input.
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from moderation.models import Appeal, Notice, Sanction
+from moderation.services.appeals import GROUNDS_MAX, GROUNDS_MIN, PLAN_MAX
+from sellers.models import Category, Listing
+
+
+class PolicyRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The policy's id.")
+    title = serializers.CharField(help_text="The policy's title as published.")
+
+
+class NoticeSerializer(serializers.ModelSerializer):
+    policy = serializers.SerializerMethodField(help_text="The policy the notice is about, if any.")
+    clause = serializers.SerializerMethodField(help_text="The clause cited, as “§n title”, if any.")
+
+    class Meta:
+        model = Notice
+        fields = [
+            "id",
+            "kind",
+            "subject",
+            "body",
+            "language",
+            "policy",
+            "clause",
+            "restricts",
+            "appeal_deadline",
+            "transparency",
+            "puid",
+            "created_at",
+            "sent_at",
+        ]
+        extra_kwargs = {
+            "body": {"help_text": "The statement of reasons as sent."},
+            "restricts": {"help_text": "True when the notice explains a restriction (a statement of reasons)."},
+            "transparency": {"help_text": "The DSA Transparency Database fields of the statement."},
+            "puid": {"help_text": "The statement's unique id in the DSA Transparency Database."},
+        }
+
+    @extend_schema_field(PolicyRefSerializer(allow_null=True))
+    def get_policy(self, notice: Notice):
+        return {"id": notice.policy_id, "title": notice.policy.title} if notice.policy_id else None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_clause(self, notice: Notice):
+        return str(notice.clause) if notice.clause_id else None
+
+
+class DecisionSerializer(serializers.Serializer):
+    """One decision against the merchant, from the union read (``selectors.decisions``)."""
+
+    id = serializers.CharField(source="key", help_text="“delisting-<listing id>”, “violation-<id>” or “sanction-<id>”.")
+    kind = serializers.ChoiceField(choices=Appeal.Kind.choices, help_text="What was decided.")
+    object_id = serializers.IntegerField(help_text="Id of the listing, violation or sanction.")
+    measure = serializers.CharField(
+        help_text="listing_delisted; a violation's kind (prohibited_listing, keyword_evasion, category_evasion, "
+        "relist_attempt); or a sanction's kind (warning, listing_restriction, store_block, account_freeze, "
+        "account_closure)."
+    )
+    status = serializers.CharField(
+        help_text="active; for a violation also overturned; for a sanction expired, lifted or overturned."
+    )
+    policy = serializers.SerializerMethodField()
+    clause_number = serializers.IntegerField(allow_null=True, help_text="The clause cited, if any.")
+    listing_id = serializers.IntegerField(allow_null=True, help_text="The listing concerned, if any.")
+    summary = serializers.CharField(allow_null=True, help_text="The listing's title, or the sanction's reason.")
+    decided_at = serializers.DateTimeField()
+    automated = serializers.BooleanField(help_text="Whether the decision was taken by automated means.")
+    appeal_deadline = serializers.SerializerMethodField(help_text="The last moment to appeal.")
+    appealable = serializers.SerializerMethodField(
+        help_text="True while an appeal can be filed: in force, within the window, none open."
+    )
+    open_appeal = serializers.SerializerMethodField(help_text="Id of the open appeal against it, if any.")
+
+    @extend_schema_field(PolicyRefSerializer)
+    def get_policy(self, row) -> dict:
+        return {"id": row["policy_id"], "title": row["policy_title"]}
+
+    def _deadline(self, row):
+        return row["decided_at"] + timezone.timedelta(days=row["appeal_window_days"])
+
+    def get_appeal_deadline(self, row) -> timezone.datetime:
+        return self._deadline(row)
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_open_appeal(self, row):
+        return self.context.get("open_appeals", {}).get(row["key"])
+
+    def get_appealable(self, row) -> bool:
+        in_force = row["status"] in {"active", "expired"}
+        return in_force and timezone.now() <= self._deadline(row) and self.get_open_appeal(row) is None
+
+
+class SanctionSerializer(serializers.ModelSerializer):
+    policy = serializers.SerializerMethodField()
+    step_threshold = serializers.SerializerMethodField(help_text="The ladder step's points, for a ladder sanction.")
+    appeal_deadline = serializers.SerializerMethodField(help_text="The last moment to appeal.")
+
+    class Meta:
+        model = Sanction
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "policy",
+            "step_threshold",
+            "starts_at",
+            "ends_at",
+            "compliance_deadline",
+            "ended_at",
+            "points",
+            "delists_all",
+            "automated",
+            "reason",
+            "end_reason",
+            "appeal_deadline",
+        ]
+
+    @extend_schema_field(PolicyRefSerializer)
+    def get_policy(self, sanction: Sanction) -> dict:
+        return {"id": sanction.policy_id, "title": sanction.policy.title}
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_step_threshold(self, sanction: Sanction):
+        return sanction.step.threshold if sanction.step_id else None
+
+    def get_appeal_deadline(self, sanction: Sanction) -> timezone.datetime:
+        return sanction.policy.appeal_deadline(sanction.starts_at)
+
+
+class ListingSerializer(serializers.ModelSerializer):
+    category = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Category.objects.all(), help_text="The category's slug."
+    )
+    visible = serializers.SerializerMethodField(
+        help_text="Whether buyers see it: live, the store not restricted, the category open."
+    )
+
+    class Meta:
+        model = Listing
+        fields = [
+            "id",
+            "title",
+            "description",
+            "attributes",
+            "price",
+            "currency",
+            "category",
+            "status",
+            "visible",
+            "delisted_reason",
+            "delisted_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["status", "delisted_reason", "delisted_at", "created_at", "updated_at"]
+        extra_kwargs = {
+            "status": {"help_text": "live, delisted (see delisted_reason) or removed_by_seller."},
+            "delisted_reason": {"help_text": "Why it was delisted, naming the policy."},
+            "price": {"min_value": 0},
+        }
+
+    def get_visible(self, listing: Listing) -> bool:
+        return listing.is_visible
+
+    def validate_attributes(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Attributes are an object of names to values.")
+        return value
+
+
+class AppealSerializer(serializers.ModelSerializer):
+    decision = serializers.CharField(source="decision_key", help_text="The decision's id, as /decisions/ gives it.")
+    policy = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Appeal
+        fields = [
+            "id",
+            "decision",
+            "kind",
+            "policy",
+            "status",
+            "grounds",
+            "plan_root_cause",
+            "plan_corrections",
+            "plan_prevention",
+            "filed_at",
+            "due_at",
+            "decided_at",
+            "decision_note",
+            "withdrawn_at",
+        ]
+        extra_kwargs = {
+            "decision_note": {"help_text": "The moderator's reason, once decided."},
+            "due_at": {"help_text": "When the marketplace aims to have decided."},
+        }
+
+    @extend_schema_field(PolicyRefSerializer)
+    def get_policy(self, appeal: Appeal) -> dict:
+        return {"id": appeal.policy_id, "title": appeal.policy.title}
+
+
+class AppealCreateSerializer(serializers.Serializer):
+    """What a merchant sends to appeal; the service checks the decision, the window and conflicts."""
+
+    decision = serializers.RegexField(
+        r"^(delisting|violation|sanction)-[1-9][0-9]{0,17}$",
+        help_text="The decision's id from /api/v1/decisions/, e.g. “violation-12”.",
+        error_messages={"invalid": "Give a decision id as /api/v1/decisions/ lists it, e.g. “violation-12”."},
+    )
+    grounds = serializers.CharField(
+        min_length=GROUNDS_MIN,
+        max_length=GROUNDS_MAX,
+        trim_whitespace=True,
+        help_text=f"Why the decision is wrong, {GROUNDS_MIN} to {GROUNDS_MAX} characters.",
+    )
+    plan_root_cause = serializers.CharField(
+        required=False, allow_blank=True, max_length=PLAN_MAX, help_text="For a sanction: what caused the breach."
+    )
+    plan_corrections = serializers.CharField(
+        required=False, allow_blank=True, max_length=PLAN_MAX, help_text="For a sanction: what was corrected."
+    )
+    plan_prevention = serializers.CharField(
+        required=False, allow_blank=True, max_length=PLAN_MAX, help_text="For a sanction: how it will not recur."
+    )
+
+    def validated_call(self) -> dict:
+        data = dict(self.validated_data)
+        kind, _, object_id = data.pop("decision").partition("-")
+        return {"kind": kind, "object_id": int(object_id), **data}
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Send it as “Authorization: Token <token>”.")

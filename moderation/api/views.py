@@ -1,0 +1,271 @@
+"""The sellers' API views: thin; reads from selectors, writes through the services."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+
+from moderation.api.errors import as_api_error
+from moderation.api.filters import AppealFilter, DecisionFilter, ListingFilter, NoticeFilter, SanctionFilter
+from moderation.api.permissions import IsMerchantUser, merchant_of
+from moderation.api.serializers import (
+    AppealCreateSerializer,
+    AppealSerializer,
+    DecisionSerializer,
+    ListingSerializer,
+    NoticeSerializer,
+    SanctionSerializer,
+    TokenRequestSerializer,
+    TokenSerializer,
+)
+from moderation.models import Appeal, Notice, Sanction
+from moderation.selectors.decisions import as_rows, merchant_decisions, open_appeals_for
+from moderation.services import appeals as appeal_services
+from sellers import services as catalog
+from sellers.models import Listing
+from sellers.services import MerchantRestricted
+
+ERRORS = {
+    400: OpenApiResponse(description="Invalid input: the errors are listed per field."),
+    401: OpenApiResponse(description="No valid token or session."),
+    403: OpenApiResponse(description="Not a merchant account, or a sanction closes this tool (the detail names it)."),
+    404: OpenApiResponse(description="No such object among this merchant's."),
+}
+
+
+class MerchantViewMixin:
+    permission_classes = [IsAuthenticated, IsMerchantUser]
+
+    @property
+    def merchant(self):
+        return self.request.merchant
+
+    def fake(self) -> bool:
+        # drf-spectacular builds the schema without a merchant behind the request.
+        return getattr(self, "swagger_fake_view", False)
+
+
+@extend_schema(
+    request=TokenRequestSerializer,
+    responses={200: TokenSerializer, 400: ERRORS[400]},
+    summary="Exchange a username and password for the API token",
+)
+class TokenView(ObtainAuthToken):
+    """``POST {"username", "password"}`` → ``{"token"}``; rotate it from the back office."""
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="The statements of reasons and other notices sent to this merchant",
+        responses={200: NoticeSerializer(many=True), **ERRORS},
+    ),
+    retrieve=extend_schema(summary="One notice", responses={200: NoticeSerializer, **ERRORS}),
+)
+class NoticeViewSet(MerchantViewMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = NoticeSerializer
+    filterset_class = NoticeFilter
+
+    def get_queryset(self):
+        if self.fake():
+            return Notice.objects.none()
+        return (
+            Notice.objects.filter(merchant=self.merchant)
+            .select_related("policy", "clause")
+            .order_by("-created_at", "-id")
+        )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Every decision against this merchant, newest first",
+        parameters=[
+            OpenApiParameter("kind", OpenApiTypes.STR, enum=Appeal.Kind.values),
+            OpenApiParameter("status", OpenApiTypes.STR, enum=["active", "expired", "lifted", "overturned"]),
+            OpenApiParameter("policy", OpenApiTypes.INT),
+            OpenApiParameter("created_after", OpenApiTypes.DATETIME),
+            OpenApiParameter("created_before", OpenApiTypes.DATETIME),
+            OpenApiParameter("ordering", OpenApiTypes.STR, enum=["-decided_at", "decided_at"]),
+        ],
+        responses={200: DecisionSerializer(many=True), **ERRORS},
+    ),
+    retrieve=extend_schema(
+        summary="One decision",
+        parameters=[OpenApiParameter("id", OpenApiTypes.STR, OpenApiParameter.PATH, description="e.g. violation-12")],
+        responses={200: DecisionSerializer, **ERRORS},
+    ),
+)
+class DecisionViewSet(MerchantViewMixin, viewsets.GenericViewSet):
+    """Listings delisted by a category removal, violations and sanctions, in one list."""
+
+    serializer_class = DecisionSerializer
+    lookup_value_regex = r"(delisting|violation|sanction)-[0-9]+"
+    filter_backends = []
+
+    def _serialize(self, rows: list[dict], *, many: bool):
+        context = {**self.get_serializer_context(), "open_appeals": open_appeals_for([row["key"] for row in rows])}
+        return DecisionSerializer(rows if many else rows[0], many=many, context=context).data
+
+    def list(self, request):
+        filters = DecisionFilter(request.query_params)
+        if not filters.is_valid():
+            raise ValidationError(filters.errors)
+        data = filters.form.cleaned_data
+        decisions = merchant_decisions(
+            self.merchant.pk,
+            kind=data.get("kind") or None,
+            policy_id=data.get("policy"),
+            status=data.get("status") or None,
+            decided_after=data.get("created_after"),
+            decided_before=data.get("created_before"),
+            newest_first=data.get("ordering") != "decided_at",
+        )
+        page = as_rows(self.paginate_queryset(decisions))
+        return self.get_paginated_response(self._serialize(page, many=True))
+
+    def retrieve(self, request, pk: str):
+        kind, _, object_id = pk.partition("-")
+        rows = as_rows(merchant_decisions(self.merchant.pk, kind=kind, object_id=int(object_id))[:1])
+        if not rows:
+            raise NotFound("Not found.")
+        return Response(self._serialize(rows, many=False))
+
+
+@extend_schema_view(
+    list=extend_schema(summary="This merchant's sanctions", responses={200: SanctionSerializer(many=True), **ERRORS}),
+    retrieve=extend_schema(summary="One sanction", responses={200: SanctionSerializer, **ERRORS}),
+)
+class SanctionViewSet(MerchantViewMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = SanctionSerializer
+    filterset_class = SanctionFilter
+
+    def get_queryset(self):
+        if self.fake():
+            return Sanction.objects.none()
+        return (
+            Sanction.objects.filter(merchant=self.merchant)
+            .select_related("policy", "step")
+            .order_by("-starts_at", "-id")
+        )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="This merchant's listings with their moderation status",
+        responses={200: ListingSerializer(many=True), **ERRORS},
+    ),
+    retrieve=extend_schema(summary="One listing", responses={200: ListingSerializer, **ERRORS}),
+    create=extend_schema(
+        summary="Create a listing (refused into a retired category, with banned content, or while sanctioned)",
+        responses={201: ListingSerializer, **ERRORS},
+    ),
+    partial_update=extend_schema(
+        summary="Edit a listing (the same refusals as creating one)", responses={200: ListingSerializer, **ERRORS}
+    ),
+)
+class ListingViewSet(
+    MerchantViewMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = ListingSerializer
+    filterset_class = ListingFilter
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        if self.fake():
+            return Listing.objects.none()
+        return Listing.objects.filter(merchant=self.merchant).select_related("category", "merchant").order_by("-id")
+
+    def perform_create(self, serializer):
+        try:
+            serializer.instance = catalog.create_listing(
+                actor=self.request.user, merchant=self.merchant, **serializer.validated_data
+            )
+        except (DjangoValidationError, MerchantRestricted) as error:
+            raise as_api_error(error) from error
+
+    def perform_update(self, serializer):
+        try:
+            serializer.instance = catalog.edit_listing(
+                actor=self.request.user, listing=serializer.instance, **serializer.validated_data
+            )
+        except (DjangoValidationError, MerchantRestricted) as error:
+            raise as_api_error(error) from error
+
+
+class AppealFilingThrottle(SimpleRateThrottle):
+    """Appeals filed per merchant (all its users together), at the ``appeals`` rate."""
+
+    scope = "appeals"
+
+    def get_cache_key(self, request, view):
+        merchant = merchant_of(request.user)
+        return self.cache_format % {"scope": self.scope, "ident": merchant.pk} if merchant else None
+
+
+@extend_schema_view(
+    list=extend_schema(summary="This merchant's appeals", responses={200: AppealSerializer(many=True), **ERRORS}),
+    retrieve=extend_schema(summary="One appeal", responses={200: AppealSerializer, **ERRORS}),
+    create=extend_schema(
+        summary="Appeal a decision",
+        request=AppealCreateSerializer,
+        responses={
+            201: AppealSerializer,
+            409: OpenApiResponse(description="An appeal against this decision is open already."),
+            429: OpenApiResponse(description="Too many appeals filed in a short time: retry after the delay given."),
+            **ERRORS,
+        },
+    ),
+    withdraw=extend_schema(
+        summary="Withdraw an appeal before it is decided",
+        request=None,
+        responses={200: AppealSerializer, 409: OpenApiResponse(description="Decided or withdrawn already."), **ERRORS},
+    ),
+)
+class AppealViewSet(
+    MerchantViewMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = AppealSerializer
+    filterset_class = AppealFilter
+
+    def get_queryset(self):
+        if self.fake():
+            return Appeal.objects.none()
+        return Appeal.objects.filter(merchant=self.merchant).select_related("policy").order_by("-filed_at", "-id")
+
+    def get_throttles(self):
+        return [AppealFilingThrottle()] if self.action == "create" else super().get_throttles()
+
+    def create(self, request):
+        form = AppealCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            appeal = appeal_services.file_appeal(actor=request.user, merchant=self.merchant, **form.validated_call())
+        except (DjangoValidationError, ObjectDoesNotExist) as error:
+            raise as_api_error(error) from error
+        return Response(AppealSerializer(appeal).data, status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, pk=None):
+        appeal = self.get_object()
+        try:
+            appeal = appeal_services.withdraw_appeal(actor=request.user, appeal=appeal)
+        except DjangoValidationError as error:
+            raise as_api_error(error) from error
+        return Response(AppealSerializer(appeal).data)

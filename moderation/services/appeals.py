@@ -1,0 +1,545 @@
+"""Appeals: a merchant files one against a decision, a moderator who did not take it grants or rejects it.
+
+Granting reverses completely (DESIGN §3, rule 4), in one transaction: the listing goes
+back to its previous status (unless its category is closed), the violation stops
+counting and its points go, a sanction resting on them or appealed itself is
+overturned, and the merchant's status is recomputed; every step is audited and the
+merchant is told. Claims are leases, as in the review queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from backoffice.roles import Role, has_role
+from moderation.models import (
+    Appeal,
+    AuditVerb,
+    Notice,
+    Policy,
+    ReviewItem,
+    Sanction,
+    SanctionKind,
+    Violation,
+)
+from moderation.models.appeals import OPEN_STATUSES
+from moderation.services.audit import Actor, SystemActor, record_event
+from moderation.services.notices import NoticeDraft, create_notices
+from moderation.services.sanctions import recompute_enforcement_status
+from moderation.services.violations import merchant_points
+from sellers.models import Category, Listing, Merchant
+
+APPEALS_ACTOR = SystemActor("appeals")
+GROUNDS_MIN, GROUNDS_MAX = 20, 5000
+PLAN_MAX = 5000
+
+
+class DecisionNotFound(ObjectDoesNotExist):
+    """No such decision against this merchant (answered as 404: never say whose it is)."""
+
+
+class AppealConflict(ValidationError):
+    """The appeal collides with the current state (answered as 409): one open already, decided meanwhile."""
+
+
+def appeal_lease() -> timedelta:
+    return timedelta(minutes=settings.REVIEW_CLAIM_LEASE_MINUTES)
+
+
+# --- What is appealed ---------------------------------------------------------------------
+
+
+@dataclass
+class Decision:
+    """One decision against a merchant, as an appeal needs it."""
+
+    kind: str
+    key: str
+    policy: Policy
+    decided_at: datetime
+    original_decider: object | None = None
+    senior: bool = False
+    listing: Listing | None = None
+    removal: object | None = None
+    violation: Violation | None = None
+    sanction: Sanction | None = None
+    reversed: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def appeal_deadline(self) -> datetime:
+        return self.policy.appeal_deadline(self.decided_at)
+
+
+def resolve_decision(*, merchant: Merchant, kind: str, object_id: int) -> Decision:
+    """The merchant's decision of that kind and id; ``DecisionNotFound`` for anything else."""
+    if kind == Appeal.Kind.DELISTING:
+        listing = (
+            Listing.objects.select_related("delisted_by_removal__policy", "category")
+            .filter(pk=object_id, merchant=merchant, delisted_by_removal__isnull=False)
+            .first()
+        )
+        if listing is None:
+            raise DecisionNotFound("No such decision.")
+        removal = listing.delisted_by_removal
+        return Decision(
+            kind=kind,
+            key=f"delisting-{listing.pk}",
+            policy=removal.policy,
+            decided_at=listing.delisted_at or removal.finished_at or removal.scheduled_for,
+            original_decider=removal.created_by,
+            listing=listing,
+            removal=removal,
+            reversed=listing.status != Listing.Status.DELISTED,
+        )
+    if kind == Appeal.Kind.VIOLATION:
+        violation = (
+            Violation.objects.select_related("policy", "listing", "review_item", "decided_by")
+            .filter(pk=object_id, merchant=merchant)
+            .first()
+        )
+        if violation is None:
+            raise DecisionNotFound("No such decision.")
+        item = violation.review_item
+        return Decision(
+            kind=kind,
+            key=f"violation-{violation.pk}",
+            policy=violation.policy,
+            decided_at=violation.decided_at,
+            original_decider=violation.decided_by,
+            senior=bool(item and item.tier == ReviewItem.Tier.SENIOR),
+            listing=violation.listing,
+            violation=violation,
+            reversed=violation.status == Violation.Status.OVERTURNED,
+        )
+    if kind == Appeal.Kind.SANCTION:
+        sanction = (
+            Sanction.objects.select_related("policy", "issued_by").filter(pk=object_id, merchant=merchant).first()
+        )
+        if sanction is None:
+            raise DecisionNotFound("No such decision.")
+        return Decision(
+            kind=kind,
+            key=f"sanction-{sanction.pk}",
+            policy=sanction.policy,
+            decided_at=sanction.starts_at,
+            original_decider=sanction.issued_by,
+            # A person's sanction, and any suspension of the account, go to a senior moderator.
+            senior=not sanction.automated
+            or sanction.kind in {SanctionKind.ACCOUNT_FREEZE, SanctionKind.ACCOUNT_CLOSURE},
+            sanction=sanction,
+            reversed=sanction.status in {Sanction.Status.OVERTURNED, Sanction.Status.LIFTED},
+        )
+    raise DecisionNotFound("No such decision.")
+
+
+# --- The merchant's side ------------------------------------------------------------------
+
+
+def _audit(appeal: Appeal, *, actor: Actor, verb: AuditVerb, before=None, after=None, reason: str = ""):
+    return record_event(
+        actor=actor,
+        verb=verb,
+        target=appeal,
+        merchant=appeal.merchant,
+        policy=appeal.policy,
+        before=before,
+        after=after,
+        reason=reason,
+    )
+
+
+def _appeal_notice(appeal: Appeal, kind: str, *, key: str, **context) -> NoticeDraft:
+    return NoticeDraft(
+        merchant_id=appeal.merchant_id,
+        kind=kind,
+        dedupe_key=f"appeal:{appeal.pk}:{key}",
+        policy=appeal.policy,
+        context={"appeal": appeal, "filed_at": appeal.policy.local(appeal.filed_at), **context},
+    )
+
+
+def validate_grounds(*, kind: str, grounds: str, plan: dict[str, str]) -> dict[str, str]:
+    errors = {}
+    length = len(grounds.strip())
+    if length < GROUNDS_MIN:
+        errors["grounds"] = f"Explain why the decision is wrong in at least {GROUNDS_MIN} characters ({length} given)."
+    elif length > GROUNDS_MAX:
+        errors["grounds"] = f"Keep the grounds to {GROUNDS_MAX} characters ({length} given)."
+    for name, text in plan.items():
+        if text and kind != Appeal.Kind.SANCTION:
+            errors[name] = "A plan of action is for an appeal against a sanction."
+        elif len(text) > PLAN_MAX:
+            errors[name] = f"Keep it to {PLAN_MAX} characters."
+    return errors
+
+
+def file_appeal(
+    *,
+    actor,
+    merchant: Merchant,
+    kind: str,
+    object_id: int,
+    grounds: str,
+    plan_root_cause: str = "",
+    plan_corrections: str = "",
+    plan_prevention: str = "",
+) -> Appeal:
+    """File an appeal. ``DecisionNotFound`` (404), ``ValidationError`` (400) or ``AppealConflict`` (409)
+    leave nothing behind. A frozen or closed account can still appeal."""
+    plan = {
+        "plan_root_cause": plan_root_cause,
+        "plan_corrections": plan_corrections,
+        "plan_prevention": plan_prevention,
+    }
+    if kind not in Appeal.Kind.values:
+        raise ValidationError({"kind": f"Choose one of: {', '.join(Appeal.Kind.values)}."})
+    errors = validate_grounds(kind=kind, grounds=grounds, plan=plan)
+    decision = resolve_decision(merchant=merchant, kind=kind, object_id=object_id)
+    now = timezone.now()
+    if decision.reversed:
+        errors["object_id"] = "This decision has been reversed already: there is nothing to appeal."
+    elif now > decision.appeal_deadline:
+        errors["object_id"] = (
+            f"The time to appeal this decision ended on {decision.appeal_deadline:%Y-%m-%d %H:%M} UTC."
+        )
+    if errors:
+        raise ValidationError(errors)
+    try:
+        with transaction.atomic():
+            if Appeal.objects.filter(decision_key=decision.key, status__in=OPEN_STATUSES).exists():
+                raise AppealConflict({"object_id": "An appeal against this decision is open already."})
+            appeal = Appeal.objects.create(
+                merchant=merchant,
+                kind=kind,
+                decision_key=decision.key,
+                policy=decision.policy,
+                listing=decision.listing,
+                removal=decision.removal,
+                violation=decision.violation,
+                sanction=decision.sanction,
+                decided_originally_at=decision.decided_at,
+                original_decider=decision.original_decider,
+                grounds=grounds.strip(),
+                tier=Appeal.Tier.SENIOR if decision.senior else Appeal.Tier.MODERATOR,
+                filed_by=actor,
+                filed_at=now,
+                due_at=now + timedelta(hours=settings.APPEAL_DUE_HOURS),
+                **{name: text.strip() for name, text in plan.items()},
+            )
+            _audit(
+                appeal, actor=actor, verb=AuditVerb.APPEAL_FILED, after={"decision": decision.key, "tier": appeal.tier}
+            )
+            create_notices([_appeal_notice(appeal, Notice.Kind.APPEAL_RECEIVED, key="received")])
+    except IntegrityError as error:
+        # Two identical submissions raced past the check: the partial unique index kept one.
+        raise AppealConflict({"object_id": "An appeal against this decision is open already."}) from error
+    return appeal
+
+
+@transaction.atomic
+def withdraw_appeal(*, actor, appeal: Appeal) -> Appeal:
+    """The merchant takes the appeal back, any time before a moderator decides it."""
+    now = timezone.now()
+    withdrawn = Appeal.objects.filter(pk=appeal.pk, status__in=OPEN_STATUSES).update(
+        status=Appeal.Status.WITHDRAWN, withdrawn_at=now, claimed_by=None, claimed_until=None
+    )
+    appeal.refresh_from_db()
+    if withdrawn != 1:
+        raise AppealConflict(
+            {"status": f"This appeal is {appeal.get_status_display().lower()}: it cannot be withdrawn."}
+        )
+    _audit(appeal, actor=actor, verb=AuditVerb.APPEAL_WITHDRAWN, after={"status": appeal.status})
+    create_notices([_appeal_notice(appeal, Notice.Kind.APPEAL_WITHDRAWN, key="withdrawn")])
+    return appeal
+
+
+# --- The appeal queue ----------------------------------------------------------------------
+
+
+def _tiers_for(user) -> list[str]:
+    if has_role(user, Role.SENIOR_MODERATOR):
+        return [Appeal.Tier.MODERATOR, Appeal.Tier.SENIOR]
+    return [Appeal.Tier.MODERATOR]
+
+
+def _claimable(now: datetime) -> Q:
+    return Q(status__in=OPEN_STATUSES) & (Q(claimed_by__isnull=True) | Q(claimed_until__lt=now))
+
+
+def _mark_claimed(appeal: Appeal, *, actor, now: datetime) -> Appeal:
+    first_review = appeal.status == Appeal.Status.SUBMITTED
+    Appeal.objects.filter(pk=appeal.pk).update(
+        status=Appeal.Status.IN_REVIEW, claimed_by=actor, claimed_until=now + appeal_lease()
+    )
+    appeal.refresh_from_db()
+    _audit(
+        appeal,
+        actor=actor,
+        verb=AuditVerb.APPEAL_CLAIMED,
+        after={"claimed_by": actor.pk, "claimed_until": appeal.claimed_until},
+    )
+    if first_review:
+        create_notices([_appeal_notice(appeal, Notice.Kind.APPEAL_IN_REVIEW, key="in_review")])
+    return appeal
+
+
+@transaction.atomic
+def claim_next_appeal(*, actor, filters: dict | None = None) -> Appeal | None:
+    """The open appeal due first that this moderator may decide (not their own decisions), or None."""
+    now = timezone.now()
+    appeal = (
+        Appeal.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(_claimable(now), tier__in=_tiers_for(actor), **(filters or {}))
+        .exclude(original_decider=actor)
+        .order_by("due_at", "id")
+        .first()
+    )
+    return _mark_claimed(appeal, actor=actor, now=now) if appeal else None
+
+
+def _check_may_decide(actor, appeal: Appeal) -> None:
+    if appeal.tier == Appeal.Tier.SENIOR and not has_role(actor, Role.SENIOR_MODERATOR):
+        raise ValidationError("This appeal is for the senior moderators.")
+    if appeal.original_decider_id and appeal.original_decider_id == actor.pk:
+        raise ValidationError("You took the decision under appeal: another moderator must decide it.")
+
+
+@transaction.atomic
+def claim_appeal(*, actor, appeal: Appeal) -> Appeal:
+    now = timezone.now()
+    appeal = Appeal.objects.select_for_update().get(pk=appeal.pk)
+    _check_may_decide(actor, appeal)
+    if not appeal.is_open:
+        raise ValidationError(f"This appeal is {appeal.get_status_display().lower()}.")
+    if appeal.claimed_by_id not in (None, actor.pk) and appeal.claimed_until and appeal.claimed_until >= now:
+        raise ValidationError(f"{appeal.claimed_by} is working on this appeal until {appeal.claimed_until:%H:%M} UTC.")
+    return _mark_claimed(appeal, actor=actor, now=now)
+
+
+def _lock_for_decision(*, actor, appeal: Appeal) -> Appeal:
+    now = timezone.now()
+    appeal = (
+        Appeal.objects.select_for_update(of=("self",))
+        .select_related("merchant", "policy", "listing__category", "violation", "sanction__policy")
+        .get(pk=appeal.pk)
+    )
+    if appeal.status == Appeal.Status.WITHDRAWN:
+        raise AppealConflict("The merchant withdrew this appeal.")
+    if not appeal.is_open:
+        raise AppealConflict(f"This appeal was {appeal.get_status_display().lower()} already.")
+    _check_may_decide(actor, appeal)
+    if appeal.claimed_by_id not in (None, actor.pk) and appeal.claimed_until and appeal.claimed_until >= now:
+        raise ValidationError(f"{appeal.claimed_by} is working on this appeal until {appeal.claimed_until:%H:%M} UTC.")
+    return appeal
+
+
+def _require_reason(reason: str) -> str:
+    if len(reason.strip()) < 10:
+        raise ValidationError({"reason": "Write the reason the merchant will read (at least 10 characters)."})
+    return reason.strip()
+
+
+def _close(appeal: Appeal, *, actor, status: str, reason: str, now: datetime) -> None:
+    Appeal.objects.filter(pk=appeal.pk).update(
+        status=status, decided_by=actor, decided_at=now, decision_note=reason, claimed_by=None, claimed_until=None
+    )
+    appeal.refresh_from_db()
+
+
+@transaction.atomic
+def reject_appeal(*, actor, appeal: Appeal, reason: str) -> Appeal:
+    reason = _require_reason(reason)
+    appeal = _lock_for_decision(actor=actor, appeal=appeal)
+    now = timezone.now()
+    _close(appeal, actor=actor, status=Appeal.Status.REJECTED, reason=reason, now=now)
+    _audit(appeal, actor=actor, verb=AuditVerb.APPEAL_REJECTED, after={"status": appeal.status}, reason=reason)
+    create_notices(
+        [_appeal_notice(appeal, Notice.Kind.APPEAL_DECIDED, key="decided", granted=False, reason=reason, restored=[])]
+    )
+    return appeal
+
+
+# --- Granting: the reversal -----------------------------------------------------------------
+
+
+def _restore_listing(listing: Listing, *, actor, appeal: Appeal, now: datetime, move_to: Category | None) -> str:
+    """Put a delisted listing back as it was. Returns what happened, in words for the notice."""
+    listing = Listing.objects.select_for_update().select_related("category").get(pk=listing.pk)
+    if listing.status != Listing.Status.DELISTED:
+        return f"Listing #{listing.pk} is not delisted (it is {listing.get_status_display().lower()})."
+    category = listing.category
+    if move_to is not None and move_to.pk != category.pk:
+        category = Category.objects.select_for_update().get(pk=move_to.pk)
+        if category.is_retired:
+            raise ValidationError({"move_to": f"“{category.name}” is retired too: choose an open category."})
+    if category.is_retired:
+        return (
+            f"Listing #{listing.pk} stays down: its category “{category.name}” is closed under the policy. "
+            "You may list the product again in an open category if it is not banned."
+        )
+    before = {"status": listing.status, "category": listing.category_id}
+    listing.status = listing.previous_status or Listing.Status.LIVE
+    listing.previous_status = ""
+    listing.delisted_at = None
+    listing.delisted_reason = ""
+    listing.delisted_by_removal = None
+    listing.delisted_by_sanction = None
+    listing.category = category
+    listing.updated_at = now
+    listing.save(
+        update_fields=[
+            "status",
+            "previous_status",
+            "delisted_at",
+            "delisted_reason",
+            "delisted_by_removal",
+            "delisted_by_sanction",
+            "category",
+            "updated_at",
+        ]
+    )
+    record_event(
+        actor=actor,
+        verb=AuditVerb.LISTING_RESTORED,
+        target=listing,
+        merchant=appeal.merchant,
+        policy=appeal.policy,
+        before=before,
+        after={"status": listing.status, "category": listing.category_id, "appeal": appeal.pk},
+    )
+    moved = f" in “{category.name}”" if category.pk != before["category"] else ""
+    return f"Listing #{listing.pk} “{listing.title}” is {listing.get_status_display().lower()} again{moved}."
+
+
+def _overturn_violation(violation: Violation, *, actor, appeal: Appeal, now: datetime) -> list[str]:
+    updated = Violation.objects.filter(pk=violation.pk, status=Violation.Status.ACTIVE).update(
+        status=Violation.Status.OVERTURNED, overturned_at=now
+    )
+    if updated != 1:
+        return []
+    record_event(
+        actor=actor,
+        verb=AuditVerb.VIOLATION_OVERTURNED,
+        target=violation,
+        merchant=appeal.merchant,
+        policy=violation.policy,
+        before={"status": Violation.Status.ACTIVE, "points": violation.points},
+        after={"status": Violation.Status.OVERTURNED, "appeal": appeal.pk},
+    )
+    done = [
+        f"Violation #{violation.pk} no longer counts"
+        + (f": its {violation.points} points are removed." if violation.points else ".")
+    ]
+    # Ladder sanctions that rested on this violation's points and are no longer reached go too.
+    points_now = merchant_points(violation.merchant_id, policy=violation.policy, at=now)
+    resting = Sanction.objects.filter(
+        violations=violation, status=Sanction.Status.ACTIVE, step__threshold__gt=points_now, previous__isnull=True
+    ).select_related("policy")
+    for sanction in resting:
+        done += _overturn_sanction(sanction, actor=actor, appeal=appeal, now=now, restore=False)
+    return done
+
+
+def _overturn_sanction(sanction: Sanction, *, actor, appeal: Appeal, now: datetime, restore: bool = True) -> list[str]:
+    was = sanction.status
+    if was in {Sanction.Status.OVERTURNED, Sanction.Status.LIFTED}:
+        return []
+    changes = {
+        "status": Sanction.Status.OVERTURNED,
+        "ended_by_name": actor.get_username(),
+        "end_reason": f"Appeal #{appeal.pk} granted.",
+    }
+    if was == Sanction.Status.ACTIVE:
+        changes["ended_at"] = now
+    Sanction.objects.filter(pk=sanction.pk).update(**changes)
+    record_event(
+        actor=actor,
+        verb=AuditVerb.SANCTION_OVERTURNED,
+        target=sanction,
+        merchant=appeal.merchant,
+        policy=sanction.policy,
+        before={"status": was},
+        after={"status": Sanction.Status.OVERTURNED, "appeal": appeal.pk},
+    )
+    done = [f"The {sanction.get_kind_display().lower()} (sanction #{sanction.pk}) is overturned."]
+    if restore or sanction.delists_all:
+        for listing in Listing.objects.filter(merchant_id=sanction.merchant_id, delisted_by_sanction=sanction):
+            done.append(_restore_listing(listing, actor=actor, appeal=appeal, now=now, move_to=None))
+    return done
+
+
+@transaction.atomic
+def grant_appeal(*, actor, appeal: Appeal, reason: str, move_to: Category | None = None) -> Appeal:
+    """The decision was wrong: undo all it took, in this one transaction, and tell the merchant."""
+    reason = _require_reason(reason)
+    appeal = _lock_for_decision(actor=actor, appeal=appeal)
+    now = timezone.now()
+    Merchant.objects.select_for_update().filter(pk=appeal.merchant_id).values_list("pk", flat=True).first()
+    restored: list[str] = []
+    if appeal.kind == Appeal.Kind.DELISTING:
+        restored.append(_restore_listing(appeal.listing, actor=actor, appeal=appeal, now=now, move_to=move_to))
+    elif appeal.kind == Appeal.Kind.VIOLATION:
+        violation = Violation.objects.select_related("listing").get(pk=appeal.violation_id)
+        restored += _overturn_violation(violation, actor=actor, appeal=appeal, now=now)
+        taken_down_by_it = (
+            violation.listing is not None
+            and violation.listing.delisted_by_removal_id is None
+            and violation.listing.delisted_by_sanction_id is None
+        )
+        if taken_down_by_it:
+            restored.append(_restore_listing(violation.listing, actor=actor, appeal=appeal, now=now, move_to=move_to))
+    else:
+        sanction = Sanction.objects.select_related("policy").get(pk=appeal.sanction_id)
+        restored += _overturn_sanction(sanction, actor=actor, appeal=appeal, now=now)
+    recompute_enforcement_status([appeal.merchant_id], actor=actor, reason=f"Appeal #{appeal.pk} granted.")
+    _close(appeal, actor=actor, status=Appeal.Status.GRANTED, reason=reason, now=now)
+    _audit(
+        appeal,
+        actor=actor,
+        verb=AuditVerb.APPEAL_GRANTED,
+        after={"status": appeal.status, "restored": restored},
+        reason=reason,
+    )
+    create_notices(
+        [
+            _appeal_notice(
+                appeal,
+                Notice.Kind.APPEAL_DECIDED,
+                key="decided",
+                granted=True,
+                reason=reason,
+                restored=restored,
+                points_now=merchant_points(appeal.merchant_id, policy=appeal.policy, at=now),
+            )
+        ]
+    )
+    return appeal
+
+
+def release_expired_appeal_claims(*, actor: Actor = APPEALS_ACTOR) -> int:
+    """Beat: claims whose lease ran out go back to the queue (still in review for the merchant)."""
+    now = timezone.now()
+    with transaction.atomic():
+        expired = list(
+            Appeal.objects.select_for_update(skip_locked=True)
+            .filter(status__in=OPEN_STATUSES, claimed_by__isnull=False, claimed_until__lt=now)
+            .select_related("merchant", "policy")[:1000]
+        )
+        for appeal in expired:
+            Appeal.objects.filter(pk=appeal.pk).update(claimed_by=None, claimed_until=None)
+            _audit(
+                appeal,
+                actor=actor,
+                verb=AuditVerb.APPEAL_RELEASED,
+                before={"claimed_by": appeal.claimed_by_id},
+                reason="The claim's lease ran out.",
+            )
+    return len(expired)

@@ -1,0 +1,257 @@
+"""Violations and the points ledger.
+
+A violation's points come from its policy's table (``PointsRule``: per kind, per clause),
+general violations confirmed on one day sharing the policy's daily cap; they are written
+on the violation when it is recorded, with its audit event, so the ledger is the
+violations themselves. A merchant's current total is one SUM over the violations still
+counting; nothing keeps a running counter.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from moderation.models import AuditVerb, Notice, PointsRule, Policy, PolicyClause, ReviewItem, Violation
+from moderation.services.audit import Actor, SystemActor, actor_label, actor_user, record_event
+from moderation.services.notices import NoticeDraft, create_notices
+from moderation.services.transparency import statement_fields
+from sellers.models import Listing, Merchant
+
+REFUSAL_ACTOR = SystemActor("listing_refusal")
+
+
+def points_rule_for(policy: Policy, *, kind: str, clause: PolicyClause | None) -> PointsRule | None:
+    """The clause's own rule for this kind, else the policy's rule for the kind, else none (no points)."""
+    rules = PointsRule.objects.filter(policy=policy, kind=kind).filter(Q(clause=clause) | Q(clause__isnull=True))
+    return min(rules, key=lambda rule: rule.clause_id is None, default=None)
+
+
+def local_day_bounds(policy: Policy, at: datetime) -> tuple[datetime, datetime]:
+    """The calendar day around ``at`` as the policy means days (its timezone)."""
+    local = policy.local(at)
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return start, start + timedelta(days=1)
+
+
+def capped_points_today(*, merchant_id: int, policy: Policy, at: datetime) -> int:
+    """Points already given today to this merchant's general violations under the policy."""
+    start, end = local_day_bounds(policy, at)
+    total = Violation.objects.filter(
+        merchant_id=merchant_id,
+        policy__slug=policy.slug,
+        status=Violation.Status.ACTIVE,
+        counts_toward_sanctions=True,
+        points_capped=True,
+        decided_at__gte=start,
+        decided_at__lt=end,
+    ).aggregate(total=Sum("points"))["total"]
+    return total or 0
+
+
+def points_for_violation(
+    *, merchant_id: int, policy: Policy, kind: str, clause: PolicyClause | None, at: datetime
+) -> tuple[int, bool]:
+    """(points, whether the daily cap applies) for a violation recorded now. Zero during grace."""
+    rule = points_rule_for(policy, kind=kind, clause=clause)
+    if rule is None or not policy.counts_toward_sanctions(at):
+        return 0, bool(rule and rule.daily_cap_applies)
+    if not rule.daily_cap_applies or not policy.daily_points_cap:
+        return rule.points, False
+    room = max(policy.daily_points_cap - capped_points_today(merchant_id=merchant_id, policy=policy, at=at), 0)
+    return min(rule.points, room), True
+
+
+def merchant_points(merchant: Merchant | int, *, policy: Policy, at: datetime | None = None) -> int:
+    """The merchant's current total under the policy (all its versions): one query."""
+    at = at or timezone.now()
+    merchant_id = merchant if isinstance(merchant, int) else merchant.pk
+    total = counted_violations(policy=policy, at=at).filter(merchant_id=merchant_id).aggregate(total=Sum("points"))
+    return total["total"] or 0
+
+
+def counted_violations(*, policy: Policy, at: datetime):
+    """Violations whose points still count at ``at``: active, after grace, within the period."""
+    return Violation.objects.filter(
+        policy__slug=policy.slug,
+        status=Violation.Status.ACTIVE,
+        counts_toward_sanctions=True,
+        decided_at__gte=policy.points_counted_since(at),
+        decided_at__lte=at,
+    )
+
+
+def record_violation(
+    *,
+    actor: Actor,
+    merchant_id: int,
+    policy: Policy,
+    kind: str,
+    clause: PolicyClause | None,
+    listing: Listing | None = None,
+    review_item: ReviewItem | None = None,
+    automated_detection: bool,
+    automated_decision: bool,
+    evidence: dict[str, Any],
+    reason: str = "",
+    at: datetime | None = None,
+) -> Violation:
+    """Record a confirmed breach with its points, and queue the merchant's escalation after commit.
+
+    Call inside the caller's transaction. The merchant's row is locked so two violations
+    confirmed at once share the daily cap correctly (and a sweep sees both or neither).
+    """
+    at = at or timezone.now()
+    Merchant.objects.select_for_update().filter(pk=merchant_id).values_list("pk", flat=True).first()
+    counts = policy.counts_toward_sanctions(at)
+    points, capped = points_for_violation(merchant_id=merchant_id, policy=policy, kind=kind, clause=clause, at=at)
+    violation = Violation.objects.create(
+        merchant_id=merchant_id,
+        listing=listing,
+        policy=policy,
+        clause=clause,
+        review_item=review_item,
+        kind=kind,
+        decided_by=actor_user(actor),
+        decided_by_name=actor_label(actor),
+        decided_at=at,
+        automated_detection=automated_detection,
+        automated_decision=automated_decision,
+        points=points,
+        points_capped=capped,
+        counts_toward_sanctions=counts,
+        evidence=evidence,
+        reason=reason,
+    )
+    record_event(
+        actor=actor,
+        verb=AuditVerb.VIOLATION_RECORDED,
+        target=violation,
+        merchant=violation.merchant,
+        policy=policy,
+        after={
+            "kind": kind,
+            "clause": clause.number if clause else None,
+            "counts_toward_sanctions": counts,
+            "points": points,
+            "listing": listing.pk if listing else None,
+        },
+        reason=reason,
+    )
+    if counts and points:
+        from moderation.tasks import escalate_merchants
+
+        transaction.on_commit(lambda: escalate_merchants.delay([merchant_id]))
+    return violation
+
+
+def flagging_policy(*, merchant: Merchant, texts: dict[str, Any]):
+    """The first policy in effect on the merchant's marketplace whose rules flag this content, with the result."""
+    from moderation.selectors.detection import policy_matcher
+    from moderation.services.scanning import effective_policies_for_marketplace
+
+    for policy in effective_policies_for_marketplace(merchant.marketplace_id):
+        result = policy_matcher(policy).score(**texts)
+        if result.flagged:
+            return policy, result
+    return None, None
+
+
+def refuse_banned_content(
+    *, actor: Actor, merchant: Merchant, title: str, description: str, attributes: Any, listing: Listing | None = None
+) -> None:
+    """Refuse a new or edited listing whose content a policy in effect flags, naming the policy.
+
+    The refusal itself is recorded as an attempt to re-list a banned product (a violation
+    decided by automated means, in its own transaction so it survives the refusal), and
+    the merchant gets a statement of reasons; repeated attempts add up.
+    """
+    texts = {"title": title, "description": description or "", "attributes": attributes or {}}
+    policy, result = flagging_policy(merchant=merchant, texts=texts)
+    if policy is None:
+        return
+    if listing is not None and _flagged_before(policy, listing):
+        # The edit does not bring the banned product in: the listing was flagged already and
+        # is the review queue's to judge (the edit's scan re-queues it, even if once dismissed).
+        return
+    with transaction.atomic():
+        violation = record_relist_attempt(
+            actor=REFUSAL_ACTOR, merchant=merchant, policy=policy, texts=texts, result=result, listing=listing
+        )
+    field = next((name for name in ("title", "description", "attributes") if result.spans.get(name)), "title")
+    terms = ", ".join(sorted(result.terms)[:5])
+    raise ValidationError(
+        {
+            field: (
+                f"This listing offers a product banned under the policy “{policy}” (matched: {terms}). "
+                f"It was not saved; the attempt is recorded (violation #{violation.pk})."
+            )
+        }
+    )
+
+
+def _flagged_before(policy: Policy, listing: Listing) -> bool:
+    from moderation.selectors.detection import policy_matcher
+
+    stored = Listing.objects.filter(pk=listing.pk).values("title", "description", "attributes").first()
+    return bool(stored) and policy_matcher(policy).score(**stored, spans=False).flagged
+
+
+def record_relist_attempt(*, actor: Actor, merchant: Merchant, policy: Policy, texts: dict, result, listing=None):
+    now = timezone.now()
+    clause = policy.clauses.order_by("number").first()
+    violation = record_violation(
+        actor=actor,
+        merchant_id=merchant.pk,
+        policy=policy,
+        kind=Violation.Kind.RELIST_ATTEMPT,
+        clause=clause,
+        listing=listing,
+        automated_detection=True,
+        automated_decision=True,
+        evidence={"title": texts["title"][:300], "terms": sorted(result.terms), "score": str(result.score)},
+        reason="A listing of a banned product was refused.",
+        at=now,
+    )
+    facts = (
+        f"On {policy.local(now):%Y-%m-%d %H:%M} ({policy.timezone}) you tried to "
+        f"{'change a listing so that it offers' if listing else 'list'} a product the policy bans "
+        f"(“{texts['title'][:200]}”). The marketplace's automated checks refused it."
+    )
+    create_notices(
+        [
+            NoticeDraft(
+                merchant_id=merchant.pk,
+                kind=Notice.Kind.LISTING_REFUSED,
+                dedupe_key=f"violation:{violation.pk}",
+                policy=policy,
+                clause=clause,
+                restricts=True,
+                appeal_deadline=policy.appeal_deadline(now),
+                context={
+                    "violation": violation,
+                    "title": texts["title"],
+                    "matched_terms": sorted(result.terms),
+                    "decided_at": policy.local(now),
+                    "in_grace": not violation.counts_toward_sanctions,
+                    "total_points": merchant_points(merchant, policy=policy, at=now),
+                },
+                transparency=statement_fields(
+                    policy=policy,
+                    clause=clause,
+                    facts=facts,
+                    content_date=now,
+                    application_date=now,
+                    automated_detection=True,
+                    automated_decision="AUTOMATED_DECISION_FULLY",
+                    visibility=["DECISION_VISIBILITY_CONTENT_DISABLED"],
+                ),
+            )
+        ]
+    )
+    return violation
