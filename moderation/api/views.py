@@ -107,7 +107,7 @@ class DecisionViewSet(MerchantViewMixin, viewsets.GenericViewSet):
     """Listings delisted by a category removal, violations and sanctions, in one list."""
 
     serializer_class = DecisionSerializer
-    lookup_value_regex = r"(delisting|violation|sanction)-[0-9]+"
+    lookup_value_regex = r"(delisting|violation|sanction)-[1-9][0-9]{0,17}"
     filter_backends = []
 
     def _serialize(self, rows: list[dict], *, many: bool):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import BooleanField, CharField, F, IntegerField, Q, QuerySet, Value
+from django.db.models import BooleanField, Case, CharField, Exists, F, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Cast, Concat
 
 from moderation.models import Appeal, Sanction, Violation
@@ -42,6 +42,12 @@ def _key(prefix: str):
     return Concat(_text(f"{prefix}-"), Cast("pk", CharField()), output_field=CharField())
 
 
+def _granted_appeal(prefix: str):
+    return Appeal.objects.filter(
+        decision_key=Concat(_text(f"{prefix}-"), Cast(OuterRef("pk"), CharField())), status="granted"
+    )
+
+
 def _delistings(merchant_id: int) -> QuerySet:
     return Listing.objects.filter(
         merchant_id=merchant_id, delisted_by_removal__isnull=False, status=Listing.Status.DELISTED
@@ -50,7 +56,12 @@ def _delistings(merchant_id: int) -> QuerySet:
         d_kind=_text("delisting"),
         d_object=F("pk"),
         d_measure=_text("listing_delisted"),
-        d_status=_text("active"),
+        # A granted appeal that could not put it back (its category is closed) still ended the decision.
+        d_status=Case(
+            When(Exists(_granted_appeal("delisting")), then=_text("overturned")),
+            default=_text("active"),
+            output_field=CharField(),
+        ),
         d_policy=F("delisted_by_removal__policy_id"),
         d_policy_title=F("delisted_by_removal__policy__title"),
         d_window=F("delisted_by_removal__policy__appeal_window_days"),

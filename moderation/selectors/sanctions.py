@@ -80,7 +80,7 @@ def ladder_positions(merchant: Merchant, *, at: datetime | None = None) -> list[
                 points=points,
                 steps=steps,
                 reached=reached,
-                next_step=next((step for step in steps if step.threshold > max(above, points)), None),
+                next_step=next((step for step in steps if step.threshold > above), None),
             )
         )
     return positions
@@ -125,7 +125,7 @@ def merchant_search(*, query: str = "", status: str = "") -> QuerySet[Merchant]:
     merchants = Merchant.objects.select_related("marketplace")
     if query:
         condition = Q(store_name__icontains=query) | Q(company_name__icontains=query)
-        if query.lstrip("#").isdigit():
+        if query.lstrip("#").isdecimal():
             condition |= Q(pk=int(query.lstrip("#")))
         merchants = merchants.filter(condition)
     if status in Merchant.EnforcementStatus.values:

@@ -79,7 +79,19 @@ class Decision:
 
 
 def resolve_decision(*, merchant: Merchant, kind: str, object_id: int) -> Decision:
-    """The merchant's decision of that kind and id; ``DecisionNotFound`` for anything else."""
+    """The merchant's decision of that kind and id; ``DecisionNotFound`` for anything else.
+
+    A decision a granted appeal ended counts as reversed even when nothing could be put
+    back (a listing whose category is closed): it cannot be appealed again.
+    """
+    decision = _resolve(merchant=merchant, kind=kind, object_id=object_id)
+    decision.reversed = (
+        decision.reversed or Appeal.objects.filter(decision_key=decision.key, status=Appeal.Status.GRANTED).exists()
+    )
+    return decision
+
+
+def _resolve(*, merchant: Merchant, kind: str, object_id: int) -> Decision:
     if kind == Appeal.Kind.DELISTING:
         listing = (
             Listing.objects.select_related("delisted_by_removal__policy", "category")
@@ -205,17 +217,15 @@ def file_appeal(
     decision = resolve_decision(merchant=merchant, kind=kind, object_id=object_id)
     now = timezone.now()
     if decision.reversed:
-        errors["object_id"] = "This decision has been reversed already: there is nothing to appeal."
+        errors["decision"] = "This decision has been reversed already: there is nothing to appeal."
     elif now > decision.appeal_deadline:
-        errors["object_id"] = (
-            f"The time to appeal this decision ended on {decision.appeal_deadline:%Y-%m-%d %H:%M} UTC."
-        )
+        errors["decision"] = f"The time to appeal this decision ended on {decision.appeal_deadline:%Y-%m-%d %H:%M} UTC."
     if errors:
         raise ValidationError(errors)
     try:
         with transaction.atomic():
             if Appeal.objects.filter(decision_key=decision.key, status__in=OPEN_STATUSES).exists():
-                raise AppealConflict({"object_id": "An appeal against this decision is open already."})
+                raise AppealConflict({"decision": "An appeal against this decision is open already."})
             appeal = Appeal.objects.create(
                 merchant=merchant,
                 kind=kind,
@@ -240,7 +250,7 @@ def file_appeal(
             create_notices([_appeal_notice(appeal, Notice.Kind.APPEAL_RECEIVED, key="received")])
     except IntegrityError as error:
         # Two identical submissions raced past the check: the partial unique index kept one.
-        raise AppealConflict({"object_id": "An appeal against this decision is open already."}) from error
+        raise AppealConflict({"decision": "An appeal against this decision is open already."}) from error
     return appeal
 
 

@@ -148,9 +148,12 @@ def _json(values: dict) -> dict:
 # --- The statement of reasons of a sanction ----------------------------------------------
 
 
-def measure_fields(sanction: Sanction) -> dict:
-    """The DSA Transparency Database restriction fields of a sanction (dsa.md: how our decisions map)."""
-    kind, ends = sanction.kind, sanction.ends_at
+def measure_fields(sanction: Sanction, delisted: int = 0) -> dict:
+    """The DSA Transparency Database restriction fields of a sanction (dsa.md: how our decisions map).
+
+    End dates are days in the policy's timezone, as the notice's text gives them.
+    """
+    kind, ends = sanction.kind, sanction.policy.local(sanction.ends_at)
     if kind == SanctionKind.WARNING:
         return {
             "visibility": ["DECISION_VISIBILITY_OTHER"],
@@ -169,7 +172,7 @@ def measure_fields(sanction: Sanction) -> dict:
             "account": ACCOUNT_SUSPENDED,
             "account_end": ends,
         }
-        if sanction.delists_all:
+        if sanction.delists_all and delisted:
             fields["visibility"] = [VISIBILITY_REMOVED]
         return fields
     return {
@@ -231,7 +234,7 @@ def sanction_notice(
             automated_decision="AUTOMATED_DECISION_PARTIALLY"
             if sanction.automated
             else "AUTOMATED_DECISION_NOT_AUTOMATED",
-            **measure_fields(sanction),
+            **measure_fields(sanction, delisted),
         ),
     )
 
@@ -442,10 +445,15 @@ def write_sanctions(
     """
     if not dues:
         return []
+    causes = [due.cause for due in dues]
+    issued_before = set(Sanction.objects.filter(cause__in=causes).values_list("cause", flat=True))
     Sanction.objects.bulk_create(
-        [_new_sanction(due, policy=policy, at=at, actor=actor) for due in dues], ignore_conflicts=True
+        [_new_sanction(due, policy=policy, at=at, actor=actor) for due in dues if due.cause not in issued_before],
+        ignore_conflicts=True,
     )
-    created = list(Sanction.objects.filter(cause__in=[due.cause for due in dues], starts_at=at).select_related("step"))
+    created = list(
+        Sanction.objects.filter(cause__in=causes, starts_at=at).exclude(cause__in=issued_before).select_related("step")
+    )
     if not created:
         return []
     merchant_ids = [sanction.merchant_id for sanction in created]

@@ -17,7 +17,17 @@ from rest_framework.test import APIClient
 
 from moderation.models import Sanction, Violation
 from moderation.services.sanctions import issue_manual_sanction
-from tests.moderation.conftest import AFTER_GRACE
+from tests.moderation.conftest import (  # noqa: F401  (the enforcement fixtures, shared with these tests)
+    AFTER_GRACE,
+    after_grace,
+    draft_policy,
+    in_grace,
+    mining_rules,
+    open_item,
+    other_moderator,
+    other_senior,
+    travel,
+)
 from tests.moderation.sanctions_fixtures import announced_policy, take_down, violate  # noqa: F401
 
 
