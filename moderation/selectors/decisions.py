@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db.models import BooleanField, Case, CharField, Exists, F, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Concat
 
 from moderation.models import Appeal, Sanction, Violation
@@ -85,7 +86,7 @@ def _violations(merchant_id: int) -> QuerySet:
         d_window=F("policy__appeal_window_days"),
         d_clause=F("clause__number"),
         d_listing=F("listing_id"),
-        d_summary=Cast(F("evidence__title"), CharField()),
+        d_summary=KT("evidence__title"),
         d_at=F("decided_at"),
         d_automated=F("automated_decision"),
     )
@@ -125,7 +126,7 @@ def merchant_decisions(
 ) -> QuerySet:
     """Tuples in the order of ``COLUMNS``; slice it for a page, ``as_rows`` makes dicts of them."""
     condition = Q()
-    if policy_id:
+    if policy_id is not None:
         condition &= Q(d_policy=policy_id)
     if status:
         condition &= Q(d_status=status)
@@ -133,7 +134,7 @@ def merchant_decisions(
         condition &= Q(d_at__gte=decided_after)
     if decided_before:
         condition &= Q(d_at__lt=decided_before)
-    if object_id:
+    if object_id is not None:
         condition &= Q(pk=object_id)
     parts = [
         build(merchant_id).filter(condition).order_by().values_list(*COLUMNS)
