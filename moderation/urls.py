@@ -1,6 +1,6 @@
 from django.urls import path
 
-from moderation.views import appeals, merchants, policies, queue, removals, rules
+from moderation.views import appeals, audit, merchants, policies, queue, removals, rules
 
 urlpatterns = [
     path("queue/", queue.queue_index, name="queue"),
@@ -12,6 +12,7 @@ urlpatterns = [
     path("appeals/claim-next/", appeals.appeal_claim_next, name="appeal-claim-next"),
     path("appeals/<int:appeal_id>/", appeals.appeal_show, name="appeal-detail"),
     path("appeals/<int:appeal_id>/<slug:action>/", appeals.appeal_action, name="appeal-action"),
+    path("audit/", audit.audit_index, name="audit-index"),
     path("merchants/", merchants.merchant_index, name="merchant-index"),
     path("merchants/<int:merchant_id>/", merchants.merchant_show, name="merchant-detail"),
     path("merchants/<int:merchant_id>/sanction/", merchants.merchant_sanction, name="merchant-sanction"),
