@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from backoffice.roles import Role, has_role
@@ -448,10 +448,14 @@ def _overturn_violation(violation: Violation, *, actor, appeal: Appeal, now: dat
         f"Violation #{violation.pk} no longer counts"
         + (f": its {violation.points} points are removed." if violation.points else ".")
     ]
-    # Ladder sanctions that rested on this violation's points and are no longer reached go too.
+    # Ladder sanctions its points helped reach (not those escalated for non-compliance) go too,
+    # when the points left no longer reach their step.
     points_now = merchant_points(violation.merchant_id, policy=violation.policy, at=now)
     resting = Sanction.objects.filter(
-        violations=violation, status=Sanction.Status.ACTIVE, step__threshold__gt=points_now, previous__isnull=True
+        violations=violation,
+        status=Sanction.Status.ACTIVE,
+        step__threshold__gt=points_now,
+        step__threshold__lte=F("points"),
     ).select_related("policy")
     for sanction in resting:
         done += _overturn_sanction(sanction, actor=actor, appeal=appeal, now=now, restore=False)
@@ -539,7 +543,7 @@ def release_expired_appeal_claims(*, actor: Actor = APPEALS_ACTOR) -> int:
     now = timezone.now()
     with transaction.atomic():
         expired = list(
-            Appeal.objects.select_for_update(skip_locked=True)
+            Appeal.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status__in=OPEN_STATUSES, claimed_by__isnull=False, claimed_until__lt=now)
             .select_related("merchant", "policy")[:1000]
         )
