@@ -199,6 +199,20 @@ REVIEW_CLAIM_LEASE_MINUTES = env_int("REVIEW_CLAIM_LEASE_MINUTES", 15, minimum=1
 APPEAL_DUE_HOURS = env_int("APPEAL_DUE_HOURS", 72, minimum=1, maximum=24 * 60)
 # Queue page size (the queue never counts all its rows for a page: see moderation.views.queue).
 REVIEW_QUEUE_PAGE_SIZE = env_int("REVIEW_QUEUE_PAGE_SIZE", 50, minimum=5, maximum=500)
+# The DSA Transparency Database's batch endpoint (…/api/v1/statements) and its bearer token.
+# Empty URL: statements are queued but nobody submits them (the submitter logs that it is off).
+DSA_TRANSPARENCY_URL = env_str("DSA_TRANSPARENCY_URL", "")
+DSA_TRANSPARENCY_TOKEN = env_str("DSA_TRANSPARENCY_TOKEN", "")
+if DSA_TRANSPARENCY_URL and not DSA_TRANSPARENCY_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(f"DSA_TRANSPARENCY_URL must be an http(s) URL; got {DSA_TRANSPARENCY_URL!r}.")
+if DSA_TRANSPARENCY_URL and not DSA_TRANSPARENCY_TOKEN:
+    raise ImproperlyConfigured("DSA_TRANSPARENCY_TOKEN must be set when DSA_TRANSPARENCY_URL is.")
+# Seconds to wait for one request's answer; a batch of 100 is well under a second when the API is well.
+DSA_TRANSPARENCY_TIMEOUT = env_int("DSA_TRANSPARENCY_TIMEOUT", 30, minimum=1, maximum=300)
+# Attempts per statement before it is marked failed; the wait doubles from the base each time
+# (5, 10, 20 … 320 minutes: about ten and a half hours of outage before giving up, by default).
+DSA_TRANSPARENCY_MAX_ATTEMPTS = env_int("DSA_TRANSPARENCY_MAX_ATTEMPTS", 8, minimum=1, maximum=30)
+DSA_TRANSPARENCY_RETRY_MINUTES = env_int("DSA_TRANSPARENCY_RETRY_MINUTES", 5, minimum=1, maximum=24 * 60)
 
 LOGGING = {
     "version": 1,

@@ -1,9 +1,54 @@
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from datetime import datetime, time, timedelta
 
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+
+from backoffice.roles import Role, has_role
+from moderation.forms import DashboardForm
+from moderation.models import SanctionKind
+from moderation.selectors.dashboard import Period, dashboard, default_policy
 from sellers.selectors import catalog_overview
+
+DEFAULT_DAYS = 30
 
 
 @login_required
 def home(request):
-    return render(request, "backoffice/home.html", {"overview": catalog_overview()})
+    """The enforcement dashboard for staff; a seller signed in here is sent to its API token page."""
+    if not (has_role(request.user, Role.MODERATOR) or has_role(request.user, Role.POLICY_ADMIN)):
+        return redirect("backoffice:api-token")
+    form = DashboardForm(request.GET or None)
+    policy = form.cleaned_data["policy"] if form.is_valid() and form.cleaned_data.get("policy") else default_policy()
+    context = {"form": form, "overview": catalog_overview(), "policy": policy}
+    if policy is not None:
+        zone = policy.zone
+        today = datetime.now(zone).date()
+        data = form.cleaned_data if form.is_valid() else {}
+        last = data.get("until") or today
+        first = data.get("since") or last - timedelta(days=DEFAULT_DAYS - 1)
+        period = Period(
+            start=datetime.combine(first, time.min, tzinfo=zone),
+            end=datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone),
+        )
+        board = dashboard(policy, period)
+        labels = dict(SanctionKind.choices)
+        context.update(
+            board=board,
+            first=first,
+            last=last,
+            sanctions_issued=[
+                (labels[k], board.sanctions_issued.get(k, 0)) for k in labels if board.sanctions_issued.get(k)
+            ],
+            sanctions_active=[
+                (labels[k], board.sanctions_active.get(k, 0)) for k in labels if board.sanctions_active.get(k)
+            ],
+            moderators=_per_moderator(board.decisions_by_moderator),
+        )
+    return render(request, "backoffice/home.html", context)
+
+
+def _per_moderator(rows: list[dict]) -> list[tuple[str, int]]:
+    totals: dict[str, int] = {}
+    for row in rows:
+        totals[row["moderator"]] = totals.get(row["moderator"], 0) + row["n"]
+    return sorted(totals.items(), key=lambda item: -item[1])

@@ -355,3 +355,20 @@ class AppealDecisionForm(forms.Form):
         label="Restore into category",
         help_text="Only when granting: the listing's own category is closed and it belongs in another.",
     )
+
+
+class DashboardForm(forms.Form):
+    policy = forms.ModelChoiceField(
+        queryset=Policy.objects.exclude(status=Policy.Status.DRAFT).order_by("slug", "-version"), required=False
+    )
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end of the period comes after its start.")
+        if since and until and (until - since).days > 366:
+            self.add_error("since", "Choose a period of at most a year.")
+        return cleaned

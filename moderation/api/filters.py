@@ -2,18 +2,48 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import django_filters
+from django import forms
+from django_filters.fields import IsoDateTimeField
 
 from moderation.models import Appeal, Notice, Sanction, SanctionKind
 from sellers.models import Listing
 
 
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 moment, in UTC: PostgreSQL refuses offsets beyond ±15:59 that Python accepts."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00+01:00
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
+class OrderingFilter(django_filters.OrderingFilter):
+    """An empty ordering (``?ordering=,``) keeps the list's own order, so pages never skip or repeat rows."""
+
+    def filter(self, qs, value):
+        if not any(value or []):
+            return qs
+        return super().filter(qs, value)
+
+
 class NoticeFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=Notice.Kind.choices)
     policy = django_filters.NumberFilter(field_name="policy_id")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    ordering = django_filters.OrderingFilter(fields=[("created_at", "created_at"), ("id", "id")])
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    ordering = OrderingFilter(fields=[("created_at", "created_at"), ("id", "id")])
 
     class Meta:
         model = Notice
@@ -24,9 +54,9 @@ class SanctionFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Sanction.Status.choices)
     kind = django_filters.ChoiceFilter(choices=SanctionKind.choices)
     policy = django_filters.NumberFilter(field_name="policy_id")
-    created_after = django_filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="lt")
-    ordering = django_filters.OrderingFilter(fields=[("starts_at", "starts_at"), ("id", "id")])
+    created_after = IsoDateTimeFilter(field_name="starts_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="starts_at", lookup_expr="lt")
+    ordering = OrderingFilter(fields=[("starts_at", "starts_at"), ("id", "id")])
 
     class Meta:
         model = Sanction
@@ -36,9 +66,9 @@ class SanctionFilter(django_filters.FilterSet):
 class ListingFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Listing.Status.choices)
     category = django_filters.CharFilter(field_name="category__slug")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    ordering = django_filters.OrderingFilter(fields=[("created_at", "created_at"), ("id", "id"), ("price", "price")])
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    ordering = OrderingFilter(fields=[("created_at", "created_at"), ("id", "id"), ("price", "price")])
 
     class Meta:
         model = Listing
@@ -49,9 +79,9 @@ class AppealFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Appeal.Status.choices)
     kind = django_filters.ChoiceFilter(choices=Appeal.Kind.choices)
     policy = django_filters.NumberFilter(field_name="policy_id")
-    created_after = django_filters.IsoDateTimeFilter(field_name="filed_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="filed_at", lookup_expr="lt")
-    ordering = django_filters.OrderingFilter(fields=[("filed_at", "filed_at"), ("id", "id")])
+    created_after = IsoDateTimeFilter(field_name="filed_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="filed_at", lookup_expr="lt")
+    ordering = OrderingFilter(fields=[("filed_at", "filed_at"), ("id", "id")])
 
     class Meta:
         model = Appeal
@@ -67,8 +97,8 @@ class DecisionFilter(django_filters.FilterSet):
         help_text="active, or for violations and sanctions what ended them.",
     )
     policy = django_filters.NumberFilter()
-    created_after = django_filters.IsoDateTimeFilter(help_text="Decided at or after this moment.")
-    created_before = django_filters.IsoDateTimeFilter(help_text="Decided before this moment.")
+    created_after = IsoDateTimeFilter(help_text="Decided at or after this moment.")
+    created_before = IsoDateTimeFilter(help_text="Decided before this moment.")
     ordering = django_filters.ChoiceFilter(
         choices=[("-decided_at", "newest first"), ("decided_at", "oldest first")], help_text="Newest first by default."
     )

@@ -5,6 +5,8 @@ Writes go through the services; a serializer only checks the shape of the input.
 
 from __future__ import annotations
 
+import json
+
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -138,10 +140,15 @@ class SanctionSerializer(serializers.ModelSerializer):
         return sanction.policy.appeal_deadline(sanction.starts_at)
 
 
+class CategorySlugField(serializers.SlugRelatedField):
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class ListingSerializer(serializers.ModelSerializer):
-    category = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Category.objects.all(), help_text="The category's slug."
-    )
+    category = CategorySlugField(slug_field="slug", queryset=Category.objects.all(), help_text="The category's slug.")
     visible = serializers.SerializerMethodField(
         help_text="Whether buyers see it: live, the store not restricted, the category open."
     )
@@ -176,6 +183,8 @@ class ListingSerializer(serializers.ModelSerializer):
     def validate_attributes(self, value):
         if not isinstance(value, dict):
             raise serializers.ValidationError("Attributes are an object of names to values.")
+        if "\\u0000" in json.dumps(value):
+            raise serializers.ValidationError("Null characters are not allowed.")
         return value
 
 

@@ -8,6 +8,7 @@ from moderation.models.policies import Policy, PolicyClause
 from moderation.models.queue import PolicyScan, ReviewItem, ReviewNote, ScanChunk
 from moderation.models.removals import CategoryRemoval, RemovalChunk
 from moderation.models.sanctions import SUSPENSION_KINDS, EscalationStep, PointsRule, Sanction, SanctionKind
+from moderation.models.statements import StatementBatch, StatementSubmission
 from moderation.models.violations import Violation
 
 __all__ = [
@@ -30,5 +31,7 @@ __all__ = [
     "Sanction",
     "SanctionKind",
     "ScanChunk",
+    "StatementBatch",
+    "StatementSubmission",
     "Violation",
 ]
