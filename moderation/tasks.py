@@ -106,3 +106,19 @@ def escalate_range(policy_id: int, first_id: int, last_id: int) -> int:
 def escalate_merchants(merchant_ids: list[int]) -> int:
     """A violation added points: apply the ladder to these merchants now rather than at the next sweep."""
     return sanctions.escalate_merchants(merchant_ids=merchant_ids)
+
+
+# --- The DSA Transparency Database (appended) -------------------------------------------
+
+from moderation.services import statements  # noqa: E402
+
+
+@shared_task(name="moderation.submit_statements")
+def submit_statements() -> dict:
+    """Beat, every five minutes: queue new statements of reasons and post the due ones; overlapping runs share.
+
+    Half the soft time limit for posting: a run stops claiming batches then, and the next picks up.
+    """
+    return statements.submit_pending_statements(
+        actor=SystemActor("submit_statements"), time_budget=settings.CELERY_TASK_SOFT_TIME_LIMIT / 2
+    )

@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from moderation.views import appeals, audit, merchants, policies, queue, removals, rules
+from moderation.views import appeals, audit, merchants, policies, queue, removals, reports, rules
 
 urlpatterns = [
     path("queue/", queue.queue_index, name="queue"),
@@ -13,6 +13,9 @@ urlpatterns = [
     path("appeals/<int:appeal_id>/", appeals.appeal_show, name="appeal-detail"),
     path("appeals/<int:appeal_id>/<slug:action>/", appeals.appeal_action, name="appeal-action"),
     path("audit/", audit.audit_index, name="audit-index"),
+    re_path(
+        r"^reports/transparency\.(?P<fmt>csv|json)$", reports.transparency_report_download, name="transparency-report"
+    ),
     path("merchants/", merchants.merchant_index, name="merchant-index"),
     path("merchants/<int:merchant_id>/", merchants.merchant_show, name="merchant-detail"),
     path("merchants/<int:merchant_id>/sanction/", merchants.merchant_sanction, name="merchant-sanction"),

@@ -52,9 +52,7 @@ class StatementSubmission(models.Model):
         SUBMITTED = "submitted", "Submitted"
         FAILED = "failed", "Failed"
 
-    notice = models.OneToOneField(
-        "moderation.Notice", on_delete=models.PROTECT, related_name="statement_submission"
-    )
+    notice = models.OneToOneField("moderation.Notice", on_delete=models.PROTECT, related_name="statement_submission")
     puid = models.CharField(max_length=100, unique=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)

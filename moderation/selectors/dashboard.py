@@ -17,7 +17,7 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from moderation.models import Appeal, Policy, RemovalChunk, ReviewItem, Sanction, SanctionKind, Violation
+from moderation.models import Appeal, Notice, Policy, RemovalChunk, ReviewItem, Sanction, SanctionKind, Violation
 from moderation.models.appeals import OPEN_STATUSES
 
 # A trust-and-safety lead reloads the page often; a minute-old figure is fresh enough and
@@ -180,3 +180,77 @@ def compute_dashboard(policy: Policy, period: Period) -> Dashboard:
 
 
 SANCTION_KIND_ORDER = [kind.value for kind in SanctionKind]
+
+
+def transparency_report(period: Period, policy: Policy | None = None) -> dict:
+    """The period's figures in the layout of the DSA transparency report (Art. 15 and 24):
+    own-initiative actions by category, type and detection; notices by third parties;
+    complaints received, decided, reversed and their median time; suspensions by type.
+    Counts only: nothing in it names a merchant or a person."""
+    start, end = period.start, period.end
+    notices = Notice.objects.filter(restricts=True, created_at__gte=start, created_at__lt=end)
+    sanctions = Sanction.objects.filter(starts_at__gte=start, starts_at__lt=end)
+    appeals = Appeal.objects.all()
+    if policy is not None:
+        notices = notices.filter(policy__slug=policy.slug)
+        sanctions = sanctions.filter(policy__slug=policy.slug)
+        appeals = appeals.filter(policy__slug=policy.slug)
+    actions = list(
+        notices.values(
+            "kind", "transparency__category", "transparency__automated_detection", "transparency__source_type"
+        )
+        .annotate(n=Count("id"))
+        .order_by("kind")
+    )
+    own_initiative = [
+        {
+            "category": row["transparency__category"] or "",
+            "measure": row["kind"],
+            "automated_detection": row["transparency__automated_detection"] or "No",
+            "statements": row["n"],
+        }
+        for row in actions
+        if (row["transparency__source_type"] or "SOURCE_VOLUNTARY") == "SOURCE_VOLUNTARY"
+    ]
+    third_party = sum(
+        row["n"] for row in actions if (row["transparency__source_type"] or "SOURCE_VOLUNTARY") != "SOURCE_VOLUNTARY"
+    )
+    received = appeals.filter(filed_at__gte=start, filed_at__lt=end)
+    decided = appeals.filter(decided_at__gte=start, decided_at__lt=end, status__in=["granted", "rejected"])
+    decided_counts = decided.aggregate(decided=Count("id"), reversed=Count("id", filter=Q(status="granted")))
+    median = _median_seconds(decided, "filed_at", "decided_at")
+    return {
+        "period": {"start": start.isoformat(), "end": end.isoformat()},
+        "policy": policy.slug if policy else None,
+        "own_initiative_actions": own_initiative,
+        "notices_from_third_parties": third_party,
+        "complaints": {
+            "received": received.count(),
+            "received_by_decision_kind": dict(received.values("kind").annotate(n=Count("id")).values_list("kind", "n")),
+            "decided": decided_counts["decided"],
+            "reversed": decided_counts["reversed"],
+            "median_decision_hours": round(median / 3600, 1) if median is not None else None,
+        },
+        "suspensions_by_type": dict(sanctions.values("kind").annotate(n=Count("id")).values_list("kind", "n")),
+    }
+
+
+def transparency_report_rows(report: dict) -> list[list]:
+    """The report as CSV rows: section, item, value."""
+    rows = [
+        ["section", "item", "value"],
+        ["period", "start", report["period"]["start"]],
+        ["period", "end", report["period"]["end"]],
+    ]
+    for action in report["own_initiative_actions"]:
+        item = f"{action['category']} / {action['measure']} / automated detection {action['automated_detection']}"
+        rows.append(["own_initiative_actions", item, action["statements"]])
+    rows.append(["notices_from_third_parties", "total", report["notices_from_third_parties"]])
+    complaints = report["complaints"]
+    for name in ("received", "decided", "reversed", "median_decision_hours"):
+        rows.append(["complaints", name, complaints[name] if complaints[name] is not None else ""])
+    for kind, n in complaints["received_by_decision_kind"].items():
+        rows.append(["complaints_received_by_decision_kind", kind, n])
+    for kind, n in report["suspensions_by_type"].items():
+        rows.append(["suspensions_by_type", kind, n])
+    return rows

@@ -112,3 +112,36 @@ def test_a_period_ending_before_it_starts_is_refused_by_the_field(client, modera
     client.force_login(moderator)
     html = client.get("/backoffice/", {"since": "2021-10-20", "until": "2021-10-01"}).content.decode()
     assert 'data-field="until"' in html
+
+
+def test_the_transparency_report_counts_without_naming_anyone(client, moderator, known, merchant_a, merchant_b):
+    client.force_login(moderator)
+    response = client.get("/backoffice/reports/transparency.json", {"since": "2021-10-01", "until": "2021-10-31"})
+    assert response.status_code == 200
+    assert response["Content-Disposition"].endswith('.json"')
+    report = response.json()
+    assert report["complaints"] == {
+        "received": 1,
+        "received_by_decision_kind": {"violation": 1},
+        "decided": 1,
+        "reversed": 1,
+        "median_decision_hours": 2.0,
+    }
+    assert report["suspensions_by_type"] == {"warning": 1}
+    assert sum(row["statements"] for row in report["own_initiative_actions"]) >= 5
+    text = response.content.decode()
+    for personal in (merchant_a.store_name, merchant_b.company_name, merchant_a.contact_email, "moderator"):
+        assert personal not in text
+
+    csv_response = client.get("/backoffice/reports/transparency.csv", {"since": "2021-10-01", "until": "2021-10-31"})
+    lines = csv_response.content.decode().splitlines()
+    assert lines[0] == "section,item,value" and "complaints,reversed,1" in lines
+
+
+def test_the_report_refuses_a_bad_period_and_is_for_staff(client, moderator, merchant_user_a):
+    client.force_login(moderator)
+    response = client.get("/backoffice/reports/transparency.csv", {"since": "2021-10-31", "until": "2021-10-01"})
+    assert response.status_code == 400 and "until" in response.json()["errors"]
+    assert client.get("/backoffice/reports/transparency.xml").status_code == 404
+    client.force_login(merchant_user_a)
+    assert client.get("/backoffice/reports/transparency.json").status_code == 403

@@ -1,0 +1,39 @@
+"""Downloads of the DSA transparency report's figures for a period, as CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime, time, timedelta
+
+from django.http import HttpResponse, JsonResponse
+
+from backoffice.roles import Role
+from moderation.forms import DashboardForm
+from moderation.selectors.dashboard import Period, transparency_report, transparency_report_rows
+from moderation.views.access import role_required
+
+DEFAULT_DAYS = 365
+
+
+@role_required(Role.MODERATOR, Role.POLICY_ADMIN)
+def transparency_report_download(request, fmt: str):
+    """``?since=&until=`` (UTC days, the last year by default) and optionally ``policy``; 400 naming a bad field."""
+    form = DashboardForm(request.GET)
+    if not form.is_valid():
+        return JsonResponse({"errors": form.errors}, status=400)
+    data = form.cleaned_data
+    last = data.get("until") or datetime.now(UTC).date()
+    first = data.get("since") or last - timedelta(days=DEFAULT_DAYS - 1)
+    period = Period(
+        start=datetime.combine(first, time.min, tzinfo=UTC),
+        end=datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC),
+    )
+    report = transparency_report(period, data.get("policy"))
+    name = f"transparency-report-{first:%Y%m%d}-{last:%Y%m%d}"
+    if fmt == "json":
+        response = JsonResponse(report, json_dumps_params={"indent": 2})
+    else:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        csv.writer(response).writerows(transparency_report_rows(report))
+    response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    return response
