@@ -19,6 +19,8 @@ def home(request):
         return redirect("backoffice:api-token")
     form = DashboardForm(request.GET or None)
     policy = form.cleaned_data["policy"] if form.is_valid() and form.cleaned_data.get("policy") else default_policy()
+    if not request.GET and policy is not None:
+        form = DashboardForm(initial={"policy": policy})
     context = {"form": form, "overview": catalog_overview(), "policy": policy}
     if policy is not None:
         zone = policy.zone
