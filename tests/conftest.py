@@ -17,6 +17,7 @@ from unittest import mock
 from urllib.parse import quote
 
 import pytest
+from celery.result import allow_join_result
 from django.contrib.auth.models import Group, User
 from django.db import connection
 
@@ -226,7 +227,11 @@ def celery_worker_process(transactional_db):
     app.conf.task_default_queue = queue
     app.conf.task_always_eager = False
     try:
-        yield queue
+        # Eager tasks run in threads elsewhere in the suite (the live server, the race
+        # tests) set Celery's process-wide "joining would block" flag and, interleaved,
+        # can leave it set; this test process is the client here, so joins are allowed.
+        with allow_join_result():
+            yield queue
     finally:
         app.conf.task_default_queue = "celery"
         app.conf.task_always_eager = was_eager

@@ -230,7 +230,7 @@ def queue_statements() -> int:
         f"SELECT n.id, n.puid, %s, 0, %s, %s, '', %s FROM {notice_table} n "
         f"WHERE n.id IN ({not_queued}) ORDER BY n.id ON CONFLICT DO NOTHING"
     )
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:  # one statement: atomic on its own
         cursor.execute(sql, [StatementSubmission.Status.PENDING, at, False, at, *params])
         queued = cursor.rowcount
     if queued:
