@@ -8,6 +8,8 @@ import os
 
 from celery import Celery
 
+import backoffice.observability  # noqa: F401 - a task carries the request id of the request that queued it
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
 
 app = Celery("backoffice")

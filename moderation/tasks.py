@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from backoffice.observability import current_request_id
 from moderation.models import AuditEvent, Policy, RemovalChunk, ScanChunk
 from moderation.services import appeals, notices, policies, queue, removals, sanctions, scanning
 from moderation.services.audit import SystemActor
@@ -12,8 +13,15 @@ from moderation.services.audit import SystemActor
 
 @shared_task(name="moderation.ping")
 def ping() -> dict:
-    """Round-trip check for operators and tests: the worker is up and reaches the database."""
-    return {"pong": True, "database": connection.vendor, "audit_events": AuditEvent.objects.count()}
+    """Round-trip check for operators and tests: the worker is up and reaches the database.
+
+    It also answers the request id it runs under, which shows the id crossed the broker."""
+    return {
+        "pong": True,
+        "database": connection.vendor,
+        "audit_events": AuditEvent.objects.count(),
+        "request_id": current_request_id(),
+    }
 
 
 @shared_task(name="moderation.start_due_removals")

@@ -14,6 +14,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 
+from backoffice.security import locked_out
 from moderation.api.errors import as_api_error
 from moderation.api.filters import AppealFilter, DecisionFilter, ListingFilter, NoticeFilter, SanctionFilter
 from moderation.api.permissions import IsMerchantUser, merchant_of
@@ -61,6 +62,13 @@ class MerchantViewMixin:
 )
 class TokenView(ObtainAuthToken):
     """``POST {"username", "password"}`` → ``{"token"}``; rotate it from the back office."""
+
+    def handle_exception(self, exc):
+        # django-axes marks the request it was given (DRF's wrapper, not the one its
+        # middleware sees): answer a lock-out here, as the login page does (429).
+        if getattr(self.request, "axes_locked_out", False):
+            return locked_out(self.request)
+        return super().handle_exception(exc)
 
 
 @extend_schema_view(

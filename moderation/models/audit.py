@@ -83,6 +83,10 @@ class AuditVerb(models.IntegerChoices):
     LOGOUT = 802, "logout"
     LOGIN_FAILED = 803, "login failed"
     API_TOKEN_ROTATED = 804, "API token rotated"
+    TWO_FACTOR_ENABLED = 805, "two-factor authentication enabled"
+    TWO_FACTOR_DISABLED = 806, "two-factor authentication disabled"
+    LOCKED_OUT = 807, "locked out after failed logins"
+    PREFERENCES_CHANGED = 808, "preferences changed"
     # 900-999: transparency reporting
     STATEMENTS_SUBMITTED = 901, "statements submitted"
 

@@ -9,12 +9,35 @@
     });
   }
 
-  function formatSeconds(seconds) {
+  // The page's words, translated by the template into data attributes on the progress card
+  // (no JavaScript catalogue); the English here is only the fallback.
+  function words(card) {
+    var data = card ? card.dataset : {};
+    return {
+      s: data.unitSeconds || "s",
+      min: data.unitMinutes || "min",
+      h: data.unitHours || "h",
+      waiting: data.waiting || "Waiting for its time.",
+      running: data.running,
+      completed: data.completed,
+      failed: data.failed || "Failed: see the error below. Resume runs the remaining chunks; done chunks stay done.",
+      cancelled: data.cancelled || "Cancelled before it started: nothing was changed."
+    };
+  }
+
+  // "Completed: {done} listings delisted" with each {name} replaced by its value.
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (match, name) {
+      return Object.prototype.hasOwnProperty.call(values, name) ? values[name] : match;
+    });
+  }
+
+  function formatSeconds(seconds, w) {
     if (seconds === null || seconds === undefined) return "–";
-    if (seconds < 60) return Math.round(seconds) + " s";
+    if (seconds < 60) return Math.round(seconds) + " " + w.s;
     var minutes = Math.floor(seconds / 60);
-    if (minutes < 60) return minutes + " min " + Math.round(seconds % 60) + " s";
-    return Math.floor(minutes / 60) + " h " + (minutes % 60) + " min";
+    if (minutes < 60) return minutes + " " + w.min + " " + Math.round(seconds % 60) + " " + w.s;
+    return Math.floor(minutes / 60) + " " + w.h + " " + (minutes % 60) + " " + w.min;
   }
 
   function utc(iso) {
@@ -39,25 +62,31 @@
     text("total", p.listings_total.toLocaleString());
     text("percent", p.percent);
     text("rate", p.rate_per_second === null ? "–" : p.rate_per_second.toLocaleString());
-    text("eta", p.status === "running" ? formatSeconds(p.eta_seconds) : "–");
+    var card = document.getElementById("progress-card");
+    var w = words(card);
+    text("eta", p.status === "running" ? formatSeconds(p.eta_seconds, w) : "–");
     text("chunks-done", p.chunks_done);
     text("chunks-total", p.chunks_total);
     text("notified", p.merchants_notified.toLocaleString());
     var badge = document.getElementById("status-badge");
     badge.textContent = p.status_label;
     badge.className = "badge " + p.status;
-    var card = document.getElementById("progress-card");
+    var scan = p.items_opened !== undefined;
     var outcome = {
-      scheduled: card.dataset.waiting || "Waiting for its time.",
-      running: p.items_opened !== undefined ? "Running: listings are being matched in chunks."
-        : "Running: listings are being delisted in chunks.",
-      completed: p.items_opened !== undefined
-        ? "Completed: " + p.listings_done.toLocaleString() + " listings scanned, " +
-          p.items_opened.toLocaleString() + " queued for review."
-        : "Completed: " + p.listings_done.toLocaleString() + " listings delisted, " +
-          p.merchants_notified.toLocaleString() + " merchants notified.",
-      failed: "Failed: see the error below. Resume runs the remaining chunks; done chunks stay done.",
-      cancelled: "Cancelled before it started: nothing was changed."
+      scheduled: w.waiting,
+      running: w.running || (scan ? "Running: listings are being matched in chunks."
+        : "Running: listings are being delisted in chunks."),
+      completed: fill(
+        w.completed || (scan ? "Completed: {done} listings scanned, {opened} queued for review."
+          : "Completed: {done} listings delisted, {notified} merchants notified."),
+        {
+          done: p.listings_done.toLocaleString(),
+          notified: p.merchants_notified.toLocaleString(),
+          opened: scan ? p.items_opened.toLocaleString() : ""
+        }
+      ),
+      failed: w.failed,
+      cancelled: w.cancelled
     }[p.status];
     text("outcome", outcome || "");
     text("error", p.error || "");
