@@ -56,6 +56,10 @@ os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
 os.environ["EMAIL_URL"] = "dummy://"
 # The in-process requests of step 2 come from Django's test client ("testserver").
 os.environ["ALLOWED_HOSTS"] = "testserver,127.0.0.1"
+# As in production (README), the web process sits behind a TLS-terminating proxy: with DEBUG
+# off it redirects plain HTTP, so every request here says what the proxy would (FORWARDED).
+os.environ["BEHIND_PROXY"] = "1"
+FORWARDED = {"X-Forwarded-Proto": "https"}
 
 from bench._common import ROOT, QueryCounter, print_result, settle_database, throwaway_database  # noqa: E402
 
@@ -355,7 +359,9 @@ def count_queries(data: dict) -> int:
 
     def request(key: str, expected_count: int, page_size: int) -> int:
         with mock.patch.object(PageNumberPagination, "page_size", page_size), QueryCounter() as queries:
-            response = client.get(DECISIONS_PATH, HTTP_AUTHORIZATION=f"Token {key}", HTTP_ACCEPT="application/json")
+            response = client.get(
+                DECISIONS_PATH, HTTP_AUTHORIZATION=f"Token {key}", HTTP_ACCEPT="application/json", headers=FORWARDED
+            )
         if response.status_code != 200:
             raise SystemExit(f"{DECISIONS_PATH} answered {response.status_code}: {response.content[:500]!r}")
         body = response.json()
@@ -391,7 +397,9 @@ def explain(data: dict) -> None:
 
     key = max(data["counts"], key=data["counts"].get)
     with CaptureQueriesContext(connection) as captured:
-        APIClient().get(DECISIONS_PATH, HTTP_AUTHORIZATION=f"Token {key}", HTTP_ACCEPT="application/json")
+        APIClient().get(
+            DECISIONS_PATH, HTTP_AUTHORIZATION=f"Token {key}", HTTP_ACCEPT="application/json", headers=FORWARDED
+        )
     plans = []
     with connection.cursor() as cursor:
         for query in captured.captured_queries:
@@ -426,7 +434,7 @@ def free_port() -> int:
 def get(port: int, path: str, key: str | None) -> tuple[int, bytes]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        headers = {"Accept": "application/json", **({"Authorization": f"Token {key}"} if key else {})}
+        headers = {"Accept": "application/json", **FORWARDED, **({"Authorization": f"Token {key}"} if key else {})}
         connection.request("GET", path, headers=headers)
         response = connection.getresponse()
         return response.status, response.read()
@@ -484,7 +492,7 @@ def client_process(job: tuple) -> dict:
         sent = time.monotonic()
         if sent >= end:
             break
-        headers = {"Accept": "application/json", "Authorization": f"Token {chooser.choice(keys)}"}
+        headers = {"Accept": "application/json", **FORWARDED, "Authorization": f"Token {chooser.choice(keys)}"}
         try:
             connection.request("GET", path, headers=headers)
             response = connection.getresponse()

@@ -6,6 +6,7 @@ from datetime import UTC
 
 import django_filters
 from django import forms
+from django_filters.constants import EMPTY_VALUES
 from django_filters.fields import IsoDateTimeField
 
 from moderation.models import Appeal, Notice, Sanction, SanctionKind
@@ -29,6 +30,18 @@ class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UtcIsoDateTimeField
 
 
+class IdFilter(django_filters.NumberFilter):
+    """An object's id. A number no row can have (a fraction, beyond a bigint) finds nothing,
+    rather than reaching the database: SQLite cannot even bind an integer past 64 bits."""
+
+    def filter(self, qs, value):
+        if value in EMPTY_VALUES:
+            return qs
+        if value != value.to_integral_value() or not -(2**63) <= value < 2**63:
+            return qs.none()
+        return super().filter(qs, int(value))
+
+
 class OrderingFilter(django_filters.OrderingFilter):
     """An empty ordering (``?ordering=,``) keeps the list's own order, so pages never skip or repeat rows."""
 
@@ -40,7 +53,7 @@ class OrderingFilter(django_filters.OrderingFilter):
 
 class NoticeFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=Notice.Kind.choices)
-    policy = django_filters.NumberFilter(field_name="policy_id")
+    policy = IdFilter(field_name="policy_id")
     created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     ordering = OrderingFilter(fields=[("created_at", "created_at"), ("id", "id")])
@@ -53,7 +66,7 @@ class NoticeFilter(django_filters.FilterSet):
 class SanctionFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Sanction.Status.choices)
     kind = django_filters.ChoiceFilter(choices=SanctionKind.choices)
-    policy = django_filters.NumberFilter(field_name="policy_id")
+    policy = IdFilter(field_name="policy_id")
     created_after = IsoDateTimeFilter(field_name="starts_at", lookup_expr="gte")
     created_before = IsoDateTimeFilter(field_name="starts_at", lookup_expr="lt")
     ordering = OrderingFilter(fields=[("starts_at", "starts_at"), ("id", "id")])
@@ -78,7 +91,7 @@ class ListingFilter(django_filters.FilterSet):
 class AppealFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Appeal.Status.choices)
     kind = django_filters.ChoiceFilter(choices=Appeal.Kind.choices)
-    policy = django_filters.NumberFilter(field_name="policy_id")
+    policy = IdFilter(field_name="policy_id")
     created_after = IsoDateTimeFilter(field_name="filed_at", lookup_expr="gte")
     created_before = IsoDateTimeFilter(field_name="filed_at", lookup_expr="lt")
     ordering = OrderingFilter(fields=[("filed_at", "filed_at"), ("id", "id")])

@@ -6,10 +6,14 @@ Writes go through the services; a serializer only checks the shape of the input.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import datetime
 
 from django.utils import timezone
+from django.utils.functional import cached_property
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import serializers
+from rest_framework import ISO_8601, serializers
+from rest_framework.settings import api_settings
 
 from moderation.models import Appeal, Notice, Sanction
 from moderation.services.appeals import GROUNDS_MAX, GROUNDS_MIN, PLAN_MAX
@@ -61,6 +65,10 @@ class NoticeSerializer(serializers.ModelSerializer):
 class DecisionSerializer(serializers.Serializer):
     """One decision against the merchant, from the union read (``selectors.decisions``)."""
 
+    # The fields say the shape (and the OpenAPI schema); to_representation fills them without
+    # DRF's walk over each field of each row, which cost more than the page's query on the
+    # sellers' busiest list. test_decision_rows_render_as_their_fields holds the two together.
+
     id = serializers.CharField(source="key", help_text="“delisting-<listing id>”, “violation-<id>” or “sanction-<id>”.")
     kind = serializers.ChoiceField(choices=Appeal.Kind.choices, help_text="What was decided.")
     object_id = serializers.IntegerField(help_text="Id of the listing, violation or sanction.")
@@ -88,19 +96,46 @@ class DecisionSerializer(serializers.Serializer):
     def get_policy(self, row) -> dict:
         return {"id": row["policy_id"], "title": row["policy_title"]}
 
-    def _deadline(self, row):
-        return row["decided_at"] + timezone.timedelta(days=row["appeal_window_days"])
-
     def get_appeal_deadline(self, row) -> timezone.datetime:
-        return self._deadline(row)
+        return row["appeal_deadline"]
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_open_appeal(self, row):
-        return self.context.get("open_appeals", {}).get(row["key"])
+        return row["open_appeal"]
 
     def get_appealable(self, row) -> bool:
-        in_force = row["status"] in {"active", "expired"}
-        return in_force and timezone.now() <= self._deadline(row) and self.get_open_appeal(row) is None
+        return row["appealable"]
+
+    @cached_property
+    def _moment(self) -> Callable[[datetime], str]:
+        """DateTimeField's output, with the request's time zone looked up once, not for each value."""
+        zone = timezone.get_current_timezone()
+        if api_settings.DATETIME_FORMAT.lower() != ISO_8601:
+            return serializers.DateTimeField(default_timezone=zone).to_representation
+
+        def iso_8601(value: datetime) -> str:
+            text = value.astimezone(zone).isoformat()
+            return text[:-6] + "Z" if text.endswith("+00:00") else text  # as DateTimeField writes UTC
+
+        return iso_8601
+
+    def to_representation(self, row: dict) -> dict:
+        return {
+            "id": row["key"],
+            "kind": row["kind"],
+            "object_id": row["object_id"],
+            "measure": row["measure"],
+            "status": row["status"],
+            "policy": self.get_policy(row),
+            "clause_number": row["clause_number"],
+            "listing_id": row["listing_id"],
+            "summary": row["summary"],
+            "decided_at": self._moment(row["decided_at"]),
+            "automated": row["automated"],
+            "appeal_deadline": self.get_appeal_deadline(row),  # a method field's value: the renderer writes it
+            "appealable": row["appealable"],
+            "open_appeal": row["open_appeal"],
+        }
 
 
 class SanctionSerializer(serializers.ModelSerializer):

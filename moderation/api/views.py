@@ -15,8 +15,10 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 
 from backoffice.security import locked_out
+from moderation.api.authentication import MERCHANT_AUTHENTICATION_CLASSES
 from moderation.api.errors import as_api_error
 from moderation.api.filters import AppealFilter, DecisionFilter, ListingFilter, NoticeFilter, SanctionFilter
+from moderation.api.pagination import CountedPagePagination
 from moderation.api.permissions import IsMerchantUser, merchant_of
 from moderation.api.serializers import (
     AppealCreateSerializer,
@@ -29,7 +31,7 @@ from moderation.api.serializers import (
     TokenSerializer,
 )
 from moderation.models import Appeal, Notice, Sanction
-from moderation.selectors.decisions import as_rows, merchant_decisions, open_appeals_for
+from moderation.selectors.decisions import DecisionFilters, decision_page, merchant_decision
 from moderation.services import appeals as appeal_services
 from sellers import services as catalog
 from sellers.models import Listing
@@ -44,6 +46,7 @@ ERRORS = {
 
 
 class MerchantViewMixin:
+    authentication_classes = MERCHANT_AUTHENTICATION_CLASSES  # the token's query reads the merchant too
     permission_classes = [IsAuthenticated, IsMerchantUser]
 
     @property
@@ -62,6 +65,9 @@ class MerchantViewMixin:
 )
 class TokenView(ObtainAuthToken):
     """``POST {"username", "password"}`` → ``{"token"}``; rotate it from the back office."""
+
+    # The API's one token scheme: the OpenAPI schema names a single "tokenAuth" for every endpoint.
+    authentication_classes = MERCHANT_AUTHENTICATION_CLASSES
 
     def handle_exception(self, exc):
         # django-axes marks the request it was given (DRF's wrapper, not the one its
@@ -115,20 +121,19 @@ class DecisionViewSet(MerchantViewMixin, viewsets.GenericViewSet):
     """Listings delisted by a category removal, violations and sanctions, in one list."""
 
     serializer_class = DecisionSerializer
+    pagination_class = CountedPagePagination
     lookup_value_regex = r"(delisting|violation|sanction)-[1-9][0-9]{0,17}"
     filter_backends = []
 
-    def _serialize(self, rows: list[dict], *, many: bool):
-        context = {**self.get_serializer_context(), "open_appeals": open_appeals_for([row["key"] for row in rows])}
-        return DecisionSerializer(rows if many else rows[0], many=many, context=context).data
-
-    def list(self, request):
+    def _filters(self, request) -> DecisionFilters:
+        if not any(name in request.query_params for name in DecisionFilter.base_filters):
+            # Nothing to validate: building the FilterSet and its form would cost more than the page's query.
+            return DecisionFilters()
         filters = DecisionFilter(request.query_params)
         if not filters.is_valid():
             raise ValidationError(filters.errors)
         data = filters.form.cleaned_data
-        decisions = merchant_decisions(
-            self.merchant.pk,
+        return DecisionFilters(
             kind=data.get("kind") or None,
             policy_id=data.get("policy"),
             status=data.get("status") or None,
@@ -136,15 +141,20 @@ class DecisionViewSet(MerchantViewMixin, viewsets.GenericViewSet):
             decided_before=data.get("created_before"),
             newest_first=data.get("ordering") != "decided_at",
         )
-        page = as_rows(self.paginate_queryset(decisions))
-        return self.get_paginated_response(self._serialize(page, many=True))
+
+    def list(self, request):
+        wanted = self._filters(request)
+        rows = self.paginator.paginate_fetched(
+            lambda limit, offset: decision_page(self.merchant.pk, wanted, limit=limit, offset=offset), request
+        )
+        return self.get_paginated_response(DecisionSerializer(rows, many=True).data)
 
     def retrieve(self, request, pk: str):
         kind, _, object_id = pk.partition("-")
-        rows = as_rows(merchant_decisions(self.merchant.pk, kind=kind, object_id=int(object_id))[:1])
-        if not rows:
+        row = merchant_decision(self.merchant.pk, kind, int(object_id))
+        if row is None:
             raise NotFound("Not found.")
-        return Response(self._serialize(rows, many=False))
+        return Response(DecisionSerializer(row).data)
 
 
 @extend_schema_view(
