@@ -55,6 +55,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 TITLE, DESCRIPTION, ATTRIBUTES = "title", "description", "attributes"
 FIELDS = (TITLE, DESCRIPTION, ATTRIBUTES)
 
@@ -242,36 +244,40 @@ def _refers_to_groups(pattern: str) -> bool:
 def pattern_error(kind: str, pattern: str) -> str | None:
     """Why a rule's pattern cannot be used, in words for the policy admin; None if it can."""
     if kind not in KINDS:
-        return f"Unknown kind “{kind}”: choose one of {', '.join(KINDS)}."
+        return _("Unknown kind “%(kind)s”: choose one of %(kinds)s.") % {"kind": kind, "kinds": ", ".join(KINDS)}
     if not pattern or not pattern.strip():
-        return "Enter a pattern."
+        return _("Enter a pattern.")
     if kind == REGEX:
         try:
             compiled = re.compile(pattern, re.IGNORECASE)
         except re.error as exc:
-            where = f" at position {exc.pos}" if exc.pos is not None else ""
-            return f"This is not a valid regular expression: {exc.msg}{where}."
+            if exc.pos is None:
+                return _("This is not a valid regular expression: %(error)s.") % {"error": exc.msg}
+            return _("This is not a valid regular expression: %(error)s at position %(position)s.") % {
+                "error": exc.msg,
+                "position": exc.pos,
+            }
         if _refers_to_groups(pattern):
-            return "Back-references, named groups and conditionals are not supported: use plain (…) or (?:…)."
+            return _("Back-references, named groups and conditionals are not supported: use plain (…) or (?:…).")
         if compiled.search("") is not None:
-            return "This expression matches empty text, so it would match every listing."
+            return _("This expression matches empty text, so it would match every listing.")
         try:
             # As it will run: one group of the policy's combined expression.
             re.compile(f"(?:(?=(?P<r0>{rule_regex(kind, pattern)})))?")
         except re.error as exc:
-            return f"This expression cannot be combined with the others: {exc.msg}."
+            return _("This expression cannot be combined with the others: %(error)s.") % {"error": exc.msg}
         return None
     normalized = normalize(pattern)
     if not normalized:
-        return "The pattern is empty once spaces and invisible characters are removed."
+        return _("The pattern is empty once spaces and invisible characters are removed.")
     if kind == KEYWORD and " " in normalized:
-        return "A keyword is one word: make it a phrase to match several words."
+        return _("A keyword is one word: make it a phrase to match several words.")
     return None
 
 
 def exclusion_error(exclusion: Any) -> str | None:
     if not isinstance(exclusion, str) or not normalize(exclusion):
-        return "Each exclusion is a word or phrase of text."
+        return _("Each exclusion is a word or phrase of text.")
     return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from moderation.models import Appeal, AuditEvent, AuditVerb, Policy, ReviewItem
 from sellers.models import Category, Marketplace
@@ -12,29 +13,33 @@ from sellers.models import Category, Marketplace
 
 class ReviewItemFilter(django_filters.FilterSet):
     STATUS_CHOICES = [
-        ("open", "To decide (unclaimed or claimed)"),
-        ("claimed", "Claimed"),
-        ("decided", "Decided"),
-        ("all", "All"),
+        ("open", _("To decide (unclaimed or claimed)")),
+        ("claimed", _("Claimed")),
+        ("decided", _("Decided")),
+        ("all", _("All")),
     ]
-    ASSIGNED_CHOICES = [("anyone", "Anyone"), ("me", "Claimed by me"), ("unassigned", "Unclaimed")]
+    ASSIGNED_CHOICES = [("anyone", _("Anyone")), ("me", _("Claimed by me")), ("unassigned", _("Unclaimed"))]
 
-    policy = django_filters.ModelChoiceFilter(queryset=Policy.objects.all())
-    marketplace = django_filters.ModelChoiceFilter(queryset=Marketplace.objects.all())
-    category = django_filters.ModelChoiceFilter(queryset=Category.objects.order_by("path"))
-    source = django_filters.ChoiceFilter(choices=ReviewItem.Source.choices)
-    tier = django_filters.ChoiceFilter(choices=ReviewItem.Tier.choices, label="Queue")
-    status = django_filters.ChoiceFilter(choices=STATUS_CHOICES, method="filter_status", empty_label=None)
-    score_min = django_filters.NumberFilter(field_name="score", lookup_expr="gte", label="Score from")
-    score_max = django_filters.NumberFilter(field_name="score", lookup_expr="lte", label="Score to")
-    assigned = django_filters.ChoiceFilter(choices=ASSIGNED_CHOICES, method="filter_assigned", empty_label=None)
-    overdue = django_filters.BooleanFilter(method="filter_overdue", label="Past due")
-    created_after = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte", label="Created from")
-    created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte", label="Created to")
+    policy = django_filters.ModelChoiceFilter(queryset=Policy.objects.all(), label=_("Policy"))
+    marketplace = django_filters.ModelChoiceFilter(queryset=Marketplace.objects.all(), label=_("Marketplace"))
+    category = django_filters.ModelChoiceFilter(queryset=Category.objects.order_by("path"), label=_("Category"))
+    source = django_filters.ChoiceFilter(choices=ReviewItem.Source.choices, label=_("Source"))
+    tier = django_filters.ChoiceFilter(choices=ReviewItem.Tier.choices, label=_("Queue"))
+    status = django_filters.ChoiceFilter(
+        choices=STATUS_CHOICES, method="filter_status", empty_label=None, label=_("Status")
+    )
+    score_min = django_filters.NumberFilter(field_name="score", lookup_expr="gte", label=_("Score from"))
+    score_max = django_filters.NumberFilter(field_name="score", lookup_expr="lte", label=_("Score to"))
+    assigned = django_filters.ChoiceFilter(
+        choices=ASSIGNED_CHOICES, method="filter_assigned", empty_label=None, label=_("Assigned")
+    )
+    overdue = django_filters.BooleanFilter(method="filter_overdue", label=_("Past due"))
+    created_after = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte", label=_("Created from"))
+    created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte", label=_("Created to"))
     sort = django_filters.OrderingFilter(
         fields=[("priority", "priority"), ("created_at", "age"), ("due_at", "due")],
-        field_labels={"priority": "Priority", "created_at": "Age", "due_at": "Due time"},
-        label="Sort by",
+        field_labels={"priority": _("Priority"), "created_at": _("Age"), "due_at": _("Due time")},
+        label=_("Sort by"),
     )
 
     class Meta:
@@ -82,24 +87,26 @@ class AppealQueueFilter(django_filters.FilterSet):
     """What a moderator narrows the appeal queue by."""
 
     STATUS_CHOICES = [
-        ("open", "To decide"),
-        ("granted", "Granted"),
-        ("rejected", "Rejected"),
-        ("withdrawn", "Withdrawn"),
-        ("all", "All"),
+        ("open", _("To decide")),
+        ("granted", _("Granted")),
+        ("rejected", _("Rejected")),
+        ("withdrawn", _("Withdrawn")),
+        ("all", _("All")),
     ]
 
-    status = django_filters.ChoiceFilter(choices=STATUS_CHOICES, method="filter_status", empty_label=None)
-    kind = django_filters.ChoiceFilter(choices=Appeal.Kind.choices, label="Against")
-    policy = django_filters.ModelChoiceFilter(queryset=Policy.objects.all())
-    tier = django_filters.ChoiceFilter(choices=Appeal.Tier.choices, label="Queue")
-    overdue = django_filters.BooleanFilter(method="filter_overdue", label="Past due")
-    filed_after = django_filters.DateFilter(field_name="filed_at", lookup_expr="date__gte", label="Filed from")
-    filed_before = django_filters.DateFilter(field_name="filed_at", lookup_expr="date__lte", label="Filed to")
+    status = django_filters.ChoiceFilter(
+        choices=STATUS_CHOICES, method="filter_status", empty_label=None, label=_("Status")
+    )
+    kind = django_filters.ChoiceFilter(choices=Appeal.Kind.choices, label=_("Against"))
+    policy = django_filters.ModelChoiceFilter(queryset=Policy.objects.all(), label=_("Policy"))
+    tier = django_filters.ChoiceFilter(choices=Appeal.Tier.choices, label=_("Queue"))
+    overdue = django_filters.BooleanFilter(method="filter_overdue", label=_("Past due"))
+    filed_after = django_filters.DateFilter(field_name="filed_at", lookup_expr="date__gte", label=_("Filed from"))
+    filed_before = django_filters.DateFilter(field_name="filed_at", lookup_expr="date__lte", label=_("Filed to"))
     sort = django_filters.OrderingFilter(
         fields=[("due_at", "due"), ("filed_at", "filed")],
-        field_labels={"due_at": "Due time", "filed_at": "Filed"},
-        label="Sort by",
+        field_labels={"due_at": _("Due time"), "filed_at": _("Filed")},
+        label=_("Sort by"),
     )
 
     class Meta:
@@ -127,29 +134,29 @@ class AuditEventFilter(django_filters.FilterSet):
     """The audit browser's filters; each one an index can serve together with the time order."""
 
     TARGET_TYPES = [
-        ("listing", "Listing"),
-        ("merchant", "Merchant"),
-        ("policy", "Policy"),
-        ("categoryremoval", "Category removal"),
-        ("reviewitem", "Review item"),
-        ("violation", "Violation"),
-        ("sanction", "Sanction"),
-        ("appeal", "Appeal"),
-        ("notice", "Notice"),
-        ("category", "Category"),
-        ("detectionrule", "Detection rule"),
+        ("listing", _("Listing")),
+        ("merchant", _("Merchant")),
+        ("policy", _("Policy")),
+        ("categoryremoval", _("Category removal")),
+        ("reviewitem", _("Review item")),
+        ("violation", _("Violation")),
+        ("sanction", _("Sanction")),
+        ("appeal", _("Appeal")),
+        ("notice", _("Notice")),
+        ("category", _("Category")),
+        ("detectionrule", _("Detection rule")),
     ]
 
-    actor = django_filters.CharFilter(field_name="actor_name", label="Actor (username or task:name)")
-    verb = django_filters.MultipleChoiceFilter(choices=AuditVerb.choices)
-    policy = django_filters.ModelChoiceFilter(queryset=Policy.objects.order_by("slug", "-version"))
-    merchant = django_filters.NumberFilter(field_name="merchant_id", label="Merchant #", min_value=1)
+    actor = django_filters.CharFilter(field_name="actor_name", label=_("Actor (username or task:name)"))
+    verb = django_filters.MultipleChoiceFilter(choices=AuditVerb.choices, label=_("Verb"))
+    policy = django_filters.ModelChoiceFilter(queryset=Policy.objects.order_by("slug", "-version"), label=_("Policy"))
+    merchant = django_filters.NumberFilter(field_name="merchant_id", label=_("Merchant #"), min_value=1)
     target_type = django_filters.ChoiceFilter(
-        choices=TARGET_TYPES, field_name="target_type__model", label="Target type"
+        choices=TARGET_TYPES, field_name="target_type__model", label=_("Target type")
     )
-    target_id = django_filters.NumberFilter(label="Target #", min_value=1)
-    after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte", label="From (UTC)")
-    before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt", label="Until (UTC)")
+    target_id = django_filters.NumberFilter(label=_("Target #"), min_value=1)
+    after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte", label=_("From (UTC)"))
+    before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt", label=_("Until (UTC)"))
 
     class Meta:
         model = AuditEvent

@@ -10,6 +10,8 @@ from django import forms
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext, pgettext_lazy
 
 from moderation.models import Policy, PolicyClause, ReviewItem, SanctionKind
 from sellers.models import Category, Marketplace, Merchant
@@ -53,30 +55,33 @@ def as_local_input(value: datetime | None, zone: zoneinfo.ZoneInfo) -> str:
 class CategoryChoiceField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, category: Category) -> str:
         indent = "\u2003" * category.depth
-        retired = " (retired)" if category.is_retired else ""
+        retired = " " + pgettext("category status", "(retired)") if category.is_retired else ""
         return f"{indent}{category.name}{retired}"
 
 
 class PolicyForm(forms.ModelForm):
     """A policy's fields; dates are typed in the policy's own timezone."""
 
-    timezone = forms.ChoiceField(choices=[(z, z) for z in COMMON_TIMEZONES], initial="Asia/Shanghai")
+    timezone = forms.ChoiceField(
+        choices=[(z, z) for z in COMMON_TIMEZONES], initial="Asia/Shanghai", label=_("Timezone")
+    )
     effective_at = forms.DateTimeField(
-        widget=LocalDateTimeInput(), label="Takes effect", help_text="In the policy's timezone."
+        widget=LocalDateTimeInput(), label=_("Takes effect"), help_text=_("In the policy's timezone.")
     )
     enforcement_starts_at = forms.DateTimeField(
         widget=LocalDateTimeInput(),
-        label="Grace ends (sanctions from)",
-        help_text="In the policy's timezone; the same as the effective date for no grace period.",
+        label=_("Grace ends (sanctions from)"),
+        help_text=_("In the policy's timezone; the same as the effective date for no grace period."),
     )
     marketplaces = forms.ModelMultipleChoiceField(
-        queryset=Marketplace.objects.order_by("name"), widget=forms.CheckboxSelectMultiple
+        queryset=Marketplace.objects.order_by("name"), widget=forms.CheckboxSelectMultiple, label=_("Marketplaces")
     )
     categories = CategoryChoiceField(
         queryset=Category.objects.order_by("path"),
         required=False,
         widget=forms.SelectMultiple(attrs={"size": 12}),
-        help_text="Categories the ban closes; their subcategories follow.",
+        label=_("Categories"),
+        help_text=_("Categories the ban closes; their subcategories follow."),
     )
 
     class Meta:
@@ -95,6 +100,16 @@ class PolicyForm(forms.ModelForm):
             "detection_threshold",
         ]
         widgets = {"body": forms.Textarea(attrs={"rows": 6})}
+        # The model fields have no verbose names (they would mean a migration): the labels
+        # Django derives from the field names are spelt out here to be translated.
+        labels = {
+            "slug": _("Slug"),
+            "title": _("Title"),
+            "body": _("Body"),
+            "appeal_window_days": _("Appeal window days"),
+            "review_due_hours": _("Review due hours"),
+            "detection_threshold": _("Detection threshold"),
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -113,7 +128,7 @@ class PolicyForm(forms.ModelForm):
                 cleaned[name] = in_zone(cleaned.get(name), zone)
         effective, grace_end = cleaned.get("effective_at"), cleaned.get("enforcement_starts_at")
         if effective and grace_end and grace_end < effective:
-            self.add_error("enforcement_starts_at", "The end of grace cannot come before the effective date.")
+            self.add_error("enforcement_starts_at", _("The end of grace cannot come before the effective date."))
         return cleaned
 
     def _post_clean(self):
@@ -127,6 +142,7 @@ class ClauseForm(forms.ModelForm):
         model = PolicyClause
         fields = ["number", "title", "text"]
         widgets = {"text": forms.Textarea(attrs={"rows": 2})}
+        labels = {"number": _("Number"), "title": _("Title"), "text": _("Text")}
 
 
 class BaseClauseFormSet(forms.BaseInlineFormSet):
@@ -138,9 +154,9 @@ class BaseClauseFormSet(forms.BaseInlineFormSet):
                 continue
             numbers.append(form.cleaned_data["number"])
         if len(numbers) != len(set(numbers)):
-            raise ValidationError("Each clause needs its own number.")
+            raise ValidationError(_("Each clause needs its own number."))
         if not numbers:
-            raise ValidationError("A policy needs at least one clause.")
+            raise ValidationError(_("A policy needs at least one clause."))
 
 
 ClauseFormSet = forms.inlineformset_factory(
@@ -158,23 +174,26 @@ class RemovalForm(forms.Form):
 
     policy = forms.ModelChoiceField(
         queryset=Policy.objects.filter(status__in=[Policy.Status.ANNOUNCED, Policy.Status.IN_EFFECT]),
-        help_text="Only announced policies can retire categories.",
+        label=_("Policy"),
+        help_text=_("Only announced policies can retire categories."),
     )
     categories = CategoryChoiceField(
         queryset=Category.objects.filter(status=Category.Status.ACTIVE).order_by("path"),
         widget=forms.SelectMultiple(attrs={"size": 14}),
-        help_text="Subcategories follow their parent.",
+        label=_("Categories"),
+        help_text=_("Subcategories follow their parent."),
     )
     scheduled_for = forms.DateTimeField(
         widget=LocalDateTimeInput(),
         required=False,
-        label="Run at",
-        help_text="In the policy's timezone. Empty: the policy's effective date.",
+        label=_("Run at"),
+        help_text=_("In the policy's timezone. Empty: the policy's effective date."),
     )
     clause = forms.ModelChoiceField(
         queryset=PolicyClause.objects.select_related("policy"),
         required=False,
-        help_text="The clause cited in the merchants' notices. Empty: the policy's first clause.",
+        label=_("Clause"),
+        help_text=_("The clause cited in the merchants' notices. Empty: the policy's first clause."),
     )
 
     def clean(self):
@@ -189,12 +208,12 @@ class RemovalForm(forms.Form):
                 self.add_error("scheduled_for", time_error)
             clause = cleaned.get("clause")
             if clause is not None and clause.policy_id != policy.pk:
-                self.add_error("clause", "Choose a clause of the selected policy.")
+                self.add_error("clause", _("Choose a clause of the selected policy."))
         return cleaned
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(required=False, max_length=2000, widget=forms.TextInput())
+    reason = forms.CharField(required=False, max_length=2000, widget=forms.TextInput(), label=_("Reason"))
 
 
 def add_service_errors(form: forms.Form, error: ValidationError) -> None:
@@ -207,18 +226,20 @@ def add_service_errors(form: forms.Form, error: ValidationError) -> None:
 
 
 class TakeDownForm(forms.Form):
-    clause = forms.ModelChoiceField(queryset=PolicyClause.objects.none(), required=False, empty_label="First clause")
+    clause = forms.ModelChoiceField(
+        queryset=PolicyClause.objects.none(), required=False, empty_label=_("First clause"), label=_("Clause")
+    )
     kind = forms.ChoiceField(
         choices=[
-            ("prohibited_listing", "Prohibited product listed"),
-            ("keyword_evasion", "Evasion by keyword distortion"),
-            ("category_evasion", "Evasion by a misplaced category"),
+            ("prohibited_listing", _("Prohibited product listed")),
+            ("keyword_evasion", _("Evasion by keyword distortion")),
+            ("category_evasion", _("Evasion by a misplaced category")),
         ],
         initial="prohibited_listing",
-        label="Violation",
+        label=_("Violation"),
     )
     reason = forms.CharField(
-        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), label="Note to the merchant"
+        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), label=_("Note to the merchant")
     )
 
     def __init__(self, *args, policy: Policy, **kwargs):
@@ -229,59 +250,67 @@ class TakeDownForm(forms.Form):
 class DismissForm(forms.Form):
     reason = forms.CharField(
         max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Why is this not a violation?"}),
-        error_messages={"required": "Say why this is not a violation (it is kept to tune the rules)."},
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": _("Why is this not a violation?")}),
+        error_messages={"required": _("Say why this is not a violation (it is kept to tune the rules).")},
+        label=_("Reason"),
     )
 
 
 class EscalateForm(forms.Form):
     note = forms.CharField(
         max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "What needs a senior's judgement?"}),
-        error_messages={"required": "Tell the senior moderators what needs their judgement."},
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": _("What needs a senior's judgement?")}),
+        error_messages={"required": _("Tell the senior moderators what needs their judgement.")},
+        label=_("Note"),
     )
 
 
 class NoteForm(forms.Form):
-    text = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 2}), label="Internal note")
+    text = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 2}), label=_("Internal note"))
 
 
 class BulkDecisionForm(forms.Form):
     items = forms.ModelMultipleChoiceField(
         queryset=ReviewItem.objects.filter(status__in=[ReviewItem.Status.OPEN, ReviewItem.Status.CLAIMED]),
         error_messages={
-            "required": "Select at least one item.",
-            "invalid_choice": "Item %(value)s is decided already.",
+            "required": _("Select at least one item."),
+            "invalid_choice": _("Item %(value)s is decided already."),
         },
+        label=_("Items"),
     )
-    decision = forms.ChoiceField(choices=ReviewItem.Decision.choices)
-    reason = forms.CharField(required=False, max_length=2000)
+    decision = forms.ChoiceField(choices=ReviewItem.Decision.choices, label=_("Decision"))
+    reason = forms.CharField(required=False, max_length=2000, label=_("Reason"))
 
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("decision") == ReviewItem.Decision.DISMISSED and not (cleaned.get("reason") or "").strip():
-            self.add_error("reason", "Say why these are not violations.")
+            self.add_error("reason", _("Say why these are not violations."))
         return cleaned
 
 
 class DetectionRuleForm(forms.Form):
     """A rule as a policy admin types it; the service normalises and validates the pattern."""
 
-    kind = forms.ChoiceField(choices=[("keyword", "Keyword"), ("phrase", "Phrase"), ("regex", "Regular expression")])
-    pattern = forms.CharField(max_length=300)
-    weight = forms.DecimalField(max_digits=6, decimal_places=2, min_value=Decimal("0.01"))
+    kind = forms.ChoiceField(
+        choices=[("keyword", _("Keyword")), ("phrase", _("Phrase")), ("regex", _("Regular expression"))],
+        label=_("Kind"),
+    )
+    pattern = forms.CharField(max_length=300, label=_("Pattern"))
+    weight = forms.DecimalField(max_digits=6, decimal_places=2, min_value=Decimal("0.01"), label=_("Weight"))
     fields = forms.MultipleChoiceField(
-        choices=[("title", "Title"), ("description", "Description"), ("attributes", "Attributes")],
+        choices=[("title", _("Title")), ("description", _("Description")), ("attributes", _("Attributes"))],
         widget=forms.CheckboxSelectMultiple,
         initial=["title", "description", "attributes"],
+        label=_("Fields"),
     )
     exclusions = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="One phrase per line; the rule does not count in a field where one occurs.",
+        label=_("Exclusions"),
+        help_text=_("One phrase per line; the rule does not count in a field where one occurs."),
     )
-    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    is_active = forms.BooleanField(required=False, initial=True, label="Active")
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label=_("Note"))
+    is_active = forms.BooleanField(required=False, initial=True, label=pgettext_lazy("detection rule", "Active"))
 
     def clean_exclusions(self):
         return [line.strip() for line in self.cleaned_data["exclusions"].splitlines() if line.strip()]
@@ -315,16 +344,16 @@ def removal_preview_matches(data, token: str, *, max_age: int = 3600) -> bool:
 class SanctionForm(forms.Form):
     """A senior moderator's manual sanction; the service checks the rest (prior warning, policy in effect)."""
 
-    policy = forms.ModelChoiceField(queryset=Policy.objects.none(), empty_label=None)
-    kind = forms.ChoiceField(choices=SanctionKind.choices)
+    policy = forms.ModelChoiceField(queryset=Policy.objects.none(), empty_label=None, label=_("Policy"))
+    kind = forms.ChoiceField(choices=SanctionKind.choices, label=_("Kind"))
     duration_days = forms.IntegerField(
-        required=False, min_value=1, max_value=365, label="Days", help_text="For a restriction, block or freeze."
+        required=False, min_value=1, max_value=365, label=_("Days"), help_text=_("For a restriction, block or freeze.")
     )
     reason = forms.CharField(
         min_length=20,
         max_length=5000,
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "The facts, as the merchant will read them."}),
-        label="Reason (sent to the merchant)",
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": _("The facts, as the merchant will read them.")}),
+        label=_("Reason (sent to the merchant)"),
     )
 
     def __init__(self, *args, merchant: Merchant, **kwargs):
@@ -338,7 +367,10 @@ class LiftSanctionForm(forms.Form):
     reason = forms.CharField(
         min_length=10,
         max_length=5000,
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Why the sanction ends early (sent to the merchant)."}),
+        widget=forms.Textarea(
+            attrs={"rows": 2, "placeholder": _("Why the sanction ends early (sent to the merchant).")}
+        ),
+        label=_("Reason"),
     )
 
 
@@ -346,29 +378,32 @@ class AppealDecisionForm(forms.Form):
     reason = forms.CharField(
         min_length=10,
         max_length=5000,
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "The reason the merchant will read."}),
-        error_messages={"required": "Write the reason the merchant will read."},
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": _("The reason the merchant will read.")}),
+        error_messages={"required": _("Write the reason the merchant will read.")},
+        label=_("Reason"),
     )
     move_to = forms.ModelChoiceField(
         queryset=Category.objects.filter(status=Category.Status.ACTIVE).order_by("path"),
         required=False,
-        label="Restore into category",
-        help_text="Only when granting: the listing's own category is closed and it belongs in another.",
+        label=_("Restore into category"),
+        help_text=_("Only when granting: the listing's own category is closed and it belongs in another."),
     )
 
 
 class DashboardForm(forms.Form):
     policy = forms.ModelChoiceField(
-        queryset=Policy.objects.exclude(status=Policy.Status.DRAFT).order_by("slug", "-version"), required=False
+        queryset=Policy.objects.exclude(status=Policy.Status.DRAFT).order_by("slug", "-version"),
+        required=False,
+        label=_("Policy"),
     )
-    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    since = forms.DateField(required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):
         cleaned = super().clean()
         since, until = cleaned.get("since"), cleaned.get("until")
         if since and until and since > until:
-            self.add_error("until", "The end of the period comes after its start.")
+            self.add_error("until", _("The end of the period comes after its start."))
         if since and until and (until - since).days > 366:
-            self.add_error("since", "Choose a period of at most a year.")
+            self.add_error("since", _("Choose a period of at most a year."))
         return cleaned

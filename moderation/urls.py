@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from moderation.views import appeals, audit, merchants, policies, queue, removals, reports, rules
+from moderation.views import appeals, audit, merchants, operations, policies, queue, removals, reports, rules
 
 urlpatterns = [
     path("queue/", queue.queue_index, name="queue"),
@@ -42,4 +42,7 @@ urlpatterns = [
     path("removals/<int:removal_id>/progress/", removals.removal_progress_json, name="removal-progress"),
     path("removals/<int:removal_id>/cancel/", removals.removal_cancel, name="removal-cancel"),
     path("removals/<int:removal_id>/resume/", removals.removal_resume, name="removal-resume"),
+    path("operations/", operations.operations_index, name="operations"),
+    path("operations/<slug:kind>/<int:object_id>/retry/", operations.operations_retry, name="operations-retry"),
+    path("operations/<slug:kind>/retry-all/", operations.operations_retry_all, name="operations-retry-all"),
 ]

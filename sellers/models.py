@@ -14,6 +14,8 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.timezone import now
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 def validate_timezone(value: str) -> None:
@@ -45,8 +47,8 @@ class Category(models.Model):
     """
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        RETIRED = "retired", "Retired"
+        ACTIVE = "active", pgettext_lazy("category status", "Active")
+        RETIRED = "retired", pgettext_lazy("category status", "Retired")
 
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
     slug = models.SlugField(max_length=100, unique=True)
@@ -105,10 +107,10 @@ class Merchant(models.Model):
     """
 
     class EnforcementStatus(models.TextChoices):
-        ACTIVE = "active", "Active"
-        STORE_BLOCKED = "store_blocked", "Store blocked"
-        FROZEN = "frozen", "Account frozen"
-        CLOSED = "closed", "Account closed"
+        ACTIVE = "active", pgettext_lazy("merchant enforcement status", "Active")
+        STORE_BLOCKED = "store_blocked", _("Store blocked")
+        FROZEN = "frozen", _("Account frozen")
+        CLOSED = "closed", _("Account closed")
 
     class Language(models.TextChoices):
         ENGLISH = "en", "English"
@@ -177,9 +179,9 @@ class Listing(models.Model):
     """
 
     class Status(models.TextChoices):
-        LIVE = "live", "Live"
-        DELISTED = "delisted", "Delisted"
-        REMOVED_BY_SELLER = "removed_by_seller", "Removed by seller"
+        LIVE = "live", _("Live")
+        DELISTED = "delisted", _("Delisted")
+        REMOVED_BY_SELLER = "removed_by_seller", _("Removed by seller")
 
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="listings")
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="listings")

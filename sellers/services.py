@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from moderation.models import AuditVerb
 from moderation.services.audit import Actor, record_event, snapshot
@@ -43,10 +44,12 @@ def create_category(*, actor: Actor, name: str, parent: Category | None = None, 
         # Read it again under lock: a removal may have retired it since the caller loaded it.
         parent = Category.objects.select_for_update().get(pk=parent.pk)
     if parent is not None and parent.is_retired:
-        raise ValidationError({"parent": f"“{parent.name}” is retired and takes no new subcategories."})
+        raise ValidationError(
+            {"parent": _("“%(category)s” is retired and takes no new subcategories.") % {"category": parent.name}}
+        )
     segment = slug or slugify(name)
     if not segment:
-        raise ValidationError({"name": "The name must contain letters or digits to make a slug."})
+        raise ValidationError({"name": _("The name must contain letters or digits to make a slug.")})
     if not slug:
         slug = segment
         if parent is not None and Category.objects.filter(slug=slug).exists():
@@ -111,8 +114,11 @@ def ensure_category_accepts_listings(category: Category) -> None:
     from moderation.selectors.policies import retiring_policy_title  # a read; enforcement owns the answer
 
     policy_title = retiring_policy_title(category)
-    under = f" under the policy “{policy_title}”" if policy_title else ""
-    raise ValidationError({"category": f"The category “{category.name}” was retired{under} and accepts no listings."})
+    if policy_title:
+        message = _("The category “%(category)s” was retired under the policy “%(policy)s” and accepts no listings.")
+    else:
+        message = _("The category “%(category)s” was retired and accepts no listings.")
+    raise ValidationError({"category": message % {"category": category.name, "policy": policy_title}})
 
 
 class MerchantRestricted(PermissionDenied):
@@ -126,11 +132,19 @@ def ensure_merchant_may_sell(merchant: Merchant) -> None:
     sanction = restricting_sanction(merchant)
     if sanction is None:
         return
-    until = f" until {sanction.ends_at:%Y-%m-%d %H:%M} UTC" if sanction.ends_at else ""
-    raise MerchantRestricted(
-        f"{sanction.get_kind_display()}{until} under the policy “{sanction.policy}” (sanction #{sanction.pk}): "
-        "listings cannot be created or edited. You may appeal the sanction."
-    )
+    values = {"sanction": sanction.get_kind_display(), "policy": sanction.policy, "number": sanction.pk}
+    if sanction.ends_at:
+        message = _(
+            "%(sanction)s until %(until)s UTC under the policy “%(policy)s” (sanction #%(number)s): "
+            "listings cannot be created or edited. You may appeal the sanction."
+        )
+        values["until"] = f"{sanction.ends_at:%Y-%m-%d %H:%M}"
+    else:
+        message = _(
+            "%(sanction)s under the policy “%(policy)s” (sanction #%(number)s): "
+            "listings cannot be created or edited. You may appeal the sanction."
+        )
+    raise MerchantRestricted(message % values)
 
 
 def _refuse_banned_content(*, actor: Actor, merchant: Merchant, listing: Listing | None = None, **texts) -> None:
@@ -214,7 +228,7 @@ def edit_listing(*, actor: Actor, listing: Listing, **changes: Any) -> Listing:
     editable = {"title", "description", "attributes", "price", "currency", "category"}
     unknown = set(changes) - editable
     if unknown:
-        raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be edited."))
+        raise ValidationError(dict.fromkeys(sorted(unknown), _("This field cannot be edited.")))
     ensure_merchant_may_sell(listing.merchant)
     if {"title", "description", "attributes"} & set(changes):
         _refuse_banned_content(
@@ -236,7 +250,10 @@ def _edit_listing(*, actor: Actor, listing: Listing, changes: dict[str, Any]) ->
     if moving and listing.category.is_retired and listing.status == Listing.Status.LIVE:
         # Its category is being closed: moving it out would slip it past the removal's chunks.
         raise ValidationError(
-            {"category": f"“{listing.category.name}” is being closed: its listings cannot be moved out of it."}
+            {
+                "category": _("“%(category)s” is being closed: its listings cannot be moved out of it.")
+                % {"category": listing.category.name}
+            }
         )
     if moving:
         changes["category"] = new_category = Category.objects.select_for_update().get(pk=new_category.pk)
@@ -267,7 +284,7 @@ def remove_listing_by_seller(*, actor: Actor, listing: Listing) -> Listing:
     if listing.merchant.enforcement_status in {Merchant.EnforcementStatus.FROZEN, Merchant.EnforcementStatus.CLOSED}:
         ensure_merchant_may_sell(listing.merchant)
     if listing.status != Listing.Status.LIVE:
-        raise ValidationError({"status": "Only a live listing can be removed by its seller."})
+        raise ValidationError({"status": _("Only a live listing can be removed by its seller.")})
     listing.status = Listing.Status.REMOVED_BY_SELLER
     listing.updated_at = timezone.now()
     listing.save(update_fields=["status", "updated_at"])
@@ -321,7 +338,7 @@ def rotate_api_token(*, user) -> str:
 
     merchant = Merchant.objects.filter(user=user).first()
     if merchant is None:
-        raise ValidationError("Only a merchant's account has an API token.")
+        raise ValidationError(_("Only a merchant's account has an API token."))
     Token.objects.filter(user=user).delete()
     token = Token.objects.create(user=user)
     record_event(

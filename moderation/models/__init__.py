@@ -1,7 +1,7 @@
 """Enforcement models, one module per domain, re-exported here."""
 
 from moderation.models.appeals import Appeal
-from moderation.models.audit import AppendOnlyError, AuditEvent, AuditVerb
+from moderation.models.audit import ACCESS_VERBS, AppendOnlyError, AuditEvent, AuditVerb
 from moderation.models.detection import DetectionRule
 from moderation.models.notices import Notice
 from moderation.models.policies import Policy, PolicyClause
@@ -12,6 +12,7 @@ from moderation.models.statements import StatementBatch, StatementSubmission
 from moderation.models.violations import Violation
 
 __all__ = [
+    "ACCESS_VERBS",
     "Appeal",
     "AppendOnlyError",
     "AuditEvent",

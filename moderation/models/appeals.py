@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
+from django.utils.translation import gettext_lazy as _
 
 OPEN_STATUSES = ["submitted", "in_review"]
 
@@ -21,20 +22,20 @@ class Appeal(models.Model):
     """
 
     class Kind(models.TextChoices):
-        DELISTING = "delisting", "Listing delisted by a category removal"
-        VIOLATION = "violation", "Violation (listing taken down or refused)"
-        SANCTION = "sanction", "Sanction"
+        DELISTING = "delisting", _("Listing delisted by a category removal")
+        VIOLATION = "violation", _("Violation (listing taken down or refused)")
+        SANCTION = "sanction", _("Sanction")
 
     class Status(models.TextChoices):
-        SUBMITTED = "submitted", "Submitted"
-        IN_REVIEW = "in_review", "In review"
-        GRANTED = "granted", "Granted"
-        REJECTED = "rejected", "Rejected"
-        WITHDRAWN = "withdrawn", "Withdrawn"
+        SUBMITTED = "submitted", _("Submitted")
+        IN_REVIEW = "in_review", _("In review")
+        GRANTED = "granted", _("Granted")
+        REJECTED = "rejected", _("Rejected")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
 
     class Tier(models.TextChoices):
-        MODERATOR = "moderator", "Moderators"
-        SENIOR = "senior", "Senior moderators"
+        MODERATOR = "moderator", _("Moderators")
+        SENIOR = "senior", _("Senior moderators")
 
     merchant = models.ForeignKey("sellers.Merchant", on_delete=models.PROTECT, related_name="appeals")
     kind = models.CharField(max_length=16, choices=Kind.choices)

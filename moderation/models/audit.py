@@ -12,6 +12,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class AppendOnlyError(Exception):
@@ -22,73 +23,79 @@ class AuditVerb(models.IntegerChoices):
     """What happened. Numbers are stored, so they never change; each domain has a range."""
 
     # 100-199: the catalog
-    MARKETPLACE_CREATED = 101, "marketplace created"
-    CATEGORY_CREATED = 111, "category created"
-    CATEGORY_RETIRED = 112, "category retired"
-    MERCHANT_REGISTERED = 121, "merchant registered"
-    LISTING_CREATED = 131, "listing created"
-    LISTING_EDITED = 132, "listing edited"
-    LISTING_REMOVED_BY_SELLER = 133, "listing removed by seller"
-    LISTING_REFUSED = 134, "listing refused"
-    LISTINGS_IMPORTED = 135, "listings imported"
+    MARKETPLACE_CREATED = 101, _("marketplace created")
+    CATEGORY_CREATED = 111, _("category created")
+    CATEGORY_RETIRED = 112, _("category retired")
+    MERCHANT_REGISTERED = 121, _("merchant registered")
+    LISTING_CREATED = 131, _("listing created")
+    LISTING_EDITED = 132, _("listing edited")
+    LISTING_REMOVED_BY_SELLER = 133, _("listing removed by seller")
+    LISTING_REFUSED = 134, _("listing refused")
+    LISTINGS_IMPORTED = 135, _("listings imported")
     # 200-299: policies and their detection rules
-    POLICY_CREATED = 201, "policy created"
-    POLICY_EDITED = 202, "policy edited"
-    POLICY_ANNOUNCED = 203, "policy announced"
-    POLICY_VERSIONED = 204, "policy new version"
-    POLICY_TOOK_EFFECT = 205, "policy took effect"
-    POLICY_RETIRED = 206, "policy retired"
-    DETECTION_RULE_CHANGED = 211, "detection rule changed"
+    POLICY_CREATED = 201, _("policy created")
+    POLICY_EDITED = 202, _("policy edited")
+    POLICY_ANNOUNCED = 203, _("policy announced")
+    POLICY_VERSIONED = 204, _("policy new version")
+    POLICY_TOOK_EFFECT = 205, _("policy took effect")
+    POLICY_RETIRED = 206, _("policy retired")
+    DETECTION_RULE_CHANGED = 211, _("detection rule changed")
     # 300-399: scheduled category removals
-    REMOVAL_SCHEDULED = 301, "removal scheduled"
-    REMOVAL_CANCELLED = 302, "removal cancelled"
-    REMOVAL_STARTED = 303, "removal started"
-    REMOVAL_COMPLETED = 304, "removal completed"
-    REMOVAL_FAILED = 305, "removal failed"
-    REMOVAL_RESUMED = 306, "removal resumed"
-    LISTING_DELISTED_BY_REMOVAL = 311, "listing delisted by removal"
+    REMOVAL_SCHEDULED = 301, _("removal scheduled")
+    REMOVAL_CANCELLED = 302, _("removal cancelled")
+    REMOVAL_STARTED = 303, _("removal started")
+    REMOVAL_COMPLETED = 304, _("removal completed")
+    REMOVAL_FAILED = 305, _("removal failed")
+    REMOVAL_RESUMED = 306, _("removal resumed")
+    LISTING_DELISTED_BY_REMOVAL = 311, _("listing delisted by removal")
     # 400-499: detection and the review queue
-    REVIEW_ITEM_OPENED = 401, "review item opened"
-    REVIEW_ITEM_CLAIMED = 402, "review item claimed"
-    REVIEW_ITEM_RELEASED = 403, "review item released"
-    LISTING_TAKEN_DOWN = 404, "listing taken down"
-    REVIEW_ITEM_DISMISSED = 405, "review item dismissed"
-    REVIEW_ITEM_ESCALATED = 406, "review item escalated"
-    REVIEW_NOTE_ADDED = 407, "review note added"
-    SCAN_STARTED = 411, "scan started"
-    SCAN_COMPLETED = 412, "scan completed"
-    SCAN_FAILED = 413, "scan failed"
+    REVIEW_ITEM_OPENED = 401, _("review item opened")
+    REVIEW_ITEM_CLAIMED = 402, _("review item claimed")
+    REVIEW_ITEM_RELEASED = 403, _("review item released")
+    LISTING_TAKEN_DOWN = 404, _("listing taken down")
+    REVIEW_ITEM_DISMISSED = 405, _("review item dismissed")
+    REVIEW_ITEM_ESCALATED = 406, _("review item escalated")
+    REVIEW_NOTE_ADDED = 407, _("review note added")
+    SCAN_STARTED = 411, _("scan started")
+    SCAN_COMPLETED = 412, _("scan completed")
+    SCAN_FAILED = 413, _("scan failed")
     # 500-599: violations and sanctions
-    VIOLATION_RECORDED = 501, "violation recorded"
-    VIOLATION_OVERTURNED = 502, "violation overturned"
-    SANCTION_ISSUED = 511, "sanction issued"
-    SANCTION_EXPIRED = 512, "sanction expired"
-    SANCTION_LIFTED = 513, "sanction lifted"
-    SANCTION_OVERTURNED = 514, "sanction overturned"
-    ENFORCEMENT_STATUS_CHANGED = 521, "enforcement status changed"
+    VIOLATION_RECORDED = 501, _("violation recorded")
+    VIOLATION_OVERTURNED = 502, _("violation overturned")
+    SANCTION_ISSUED = 511, _("sanction issued")
+    SANCTION_EXPIRED = 512, _("sanction expired")
+    SANCTION_LIFTED = 513, _("sanction lifted")
+    SANCTION_OVERTURNED = 514, _("sanction overturned")
+    ENFORCEMENT_STATUS_CHANGED = 521, _("enforcement status changed")
     # 600-699: appeals
-    APPEAL_FILED = 601, "appeal filed"
-    APPEAL_WITHDRAWN = 602, "appeal withdrawn"
-    APPEAL_CLAIMED = 603, "appeal claimed"
-    APPEAL_GRANTED = 604, "appeal granted"
-    APPEAL_REJECTED = 605, "appeal rejected"
-    APPEAL_RELEASED = 606, "appeal claim released"
-    LISTING_RESTORED = 611, "listing restored"
+    APPEAL_FILED = 601, _("appeal filed")
+    APPEAL_WITHDRAWN = 602, _("appeal withdrawn")
+    APPEAL_CLAIMED = 603, _("appeal claimed")
+    APPEAL_GRANTED = 604, _("appeal granted")
+    APPEAL_REJECTED = 605, _("appeal rejected")
+    APPEAL_RELEASED = 606, _("appeal claim released")
+    LISTING_RESTORED = 611, _("listing restored")
     # 700-799: notices to merchants
-    NOTICE_CREATED = 701, "notice created"
-    NOTICE_DELIVERED = 702, "notice delivered"
-    NOTICE_DELIVERY_FAILED = 703, "notice delivery failed"
+    NOTICE_CREATED = 701, _("notice created")
+    NOTICE_DELIVERED = 702, _("notice delivered")
+    NOTICE_DELIVERY_FAILED = 703, _("notice delivery failed")
+    NOTICE_DELIVERY_RETRIED = 704, _("notice delivery retried")
     # 800-899: access to the back office
-    LOGIN = 801, "login"
-    LOGOUT = 802, "logout"
-    LOGIN_FAILED = 803, "login failed"
-    API_TOKEN_ROTATED = 804, "API token rotated"
-    TWO_FACTOR_ENABLED = 805, "two-factor authentication enabled"
-    TWO_FACTOR_DISABLED = 806, "two-factor authentication disabled"
-    LOCKED_OUT = 807, "locked out after failed logins"
-    PREFERENCES_CHANGED = 808, "preferences changed"
+    LOGIN = 801, _("login")
+    LOGOUT = 802, _("logout")
+    LOGIN_FAILED = 803, _("login failed")
+    API_TOKEN_ROTATED = 804, _("API token rotated")
+    TWO_FACTOR_ENABLED = 805, _("two-factor authentication enabled")
+    TWO_FACTOR_DISABLED = 806, _("two-factor authentication disabled")
+    LOCKED_OUT = 807, _("locked out after failed logins")
+    PREFERENCES_CHANGED = 808, _("preferences changed")
     # 900-999: transparency reporting
-    STATEMENTS_SUBMITTED = 901, "statements submitted"
+    STATEMENTS_SUBMITTED = 901, _("statements submitted")
+    STATEMENT_RETRIED = 902, _("statement submission retried")
+
+
+# Sign-ins and account settings: about a person's access, not about any merchant or listing.
+ACCESS_VERBS = frozenset(verb for verb in AuditVerb if 800 <= verb < 900)
 
 
 class AuditEventQuerySet(models.QuerySet):

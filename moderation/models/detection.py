@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from moderation import detection
 
@@ -24,19 +26,20 @@ def default_rule_fields() -> list[str]:
 
 def validate_rule_fields(value) -> None:
     if not isinstance(value, list) or not value:
-        raise ValidationError(f"Choose at least one of: {', '.join(detection.FIELDS)}.")
+        raise ValidationError(gettext("Choose at least one of: %(fields)s.") % {"fields": ", ".join(detection.FIELDS)})
     unknown = [name for name in value if name not in detection.FIELDS]
     if unknown:
         raise ValidationError(
-            f"Unknown field(s) {', '.join(map(str, unknown))}: choose among {', '.join(detection.FIELDS)}."
+            gettext("Unknown field(s) %(unknown)s: choose among %(fields)s.")
+            % {"unknown": ", ".join(map(str, unknown)), "fields": ", ".join(detection.FIELDS)}
         )
     if len(set(value)) != len(value):
-        raise ValidationError("Name each field once.")
+        raise ValidationError(gettext("Name each field once."))
 
 
 def validate_exclusions(value) -> None:
     if not isinstance(value, list):
-        raise ValidationError("Exclusions are a list of words or phrases.")
+        raise ValidationError(gettext("Exclusions are a list of words or phrases."))
     for exclusion in value:
         error = detection.exclusion_error(exclusion)
         if error:
@@ -45,7 +48,7 @@ def validate_exclusions(value) -> None:
 
 def validate_weight(value) -> None:
     if value is not None and Decimal(value) <= 0:
-        raise ValidationError("The weight must be more than zero.")
+        raise ValidationError(gettext("The weight must be more than zero."))
 
 
 class DetectionRule(models.Model):
@@ -59,9 +62,9 @@ class DetectionRule(models.Model):
     """
 
     class Kind(models.TextChoices):
-        KEYWORD = detection.KEYWORD, "Keyword"
-        PHRASE = detection.PHRASE, "Phrase"
-        REGEX = detection.REGEX, "Regular expression"
+        KEYWORD = detection.KEYWORD, _("Keyword")
+        PHRASE = detection.PHRASE, _("Phrase")
+        REGEX = detection.REGEX, _("Regular expression")
 
     policy = models.ForeignKey("moderation.Policy", on_delete=models.PROTECT, related_name="detection_rules")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.KEYWORD)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from moderation.models.audit import AppendOnlyError
 
@@ -35,23 +36,23 @@ class Notice(models.Model):
     """
 
     class Kind(models.TextChoices):
-        POLICY_ANNOUNCED = "policy_announced", "Policy announced"
-        LISTINGS_DELISTED = "listings_delisted", "Listings delisted by a category removal"
-        LISTING_TAKEN_DOWN = "listing_taken_down", "Listing taken down"
-        LISTING_REFUSED = "listing_refused", "Listing refused"
-        WARNING = "warning", "Warning"
-        SANCTION = "sanction", "Sanction"
-        SANCTION_ENDED = "sanction_ended", "Sanction ended"
-        APPEAL_RECEIVED = "appeal_received", "Appeal received"
-        APPEAL_IN_REVIEW = "appeal_in_review", "Appeal in review"
-        APPEAL_WITHDRAWN = "appeal_withdrawn", "Appeal withdrawn"
-        APPEAL_DECIDED = "appeal_decided", "Appeal decided"
+        POLICY_ANNOUNCED = "policy_announced", _("Policy announced")
+        LISTINGS_DELISTED = "listings_delisted", _("Listings delisted by a category removal")
+        LISTING_TAKEN_DOWN = "listing_taken_down", _("Listing taken down")
+        LISTING_REFUSED = "listing_refused", _("Listing refused")
+        WARNING = "warning", _("Warning")
+        SANCTION = "sanction", _("Sanction")
+        SANCTION_ENDED = "sanction_ended", _("Sanction ended")
+        APPEAL_RECEIVED = "appeal_received", _("Appeal received")
+        APPEAL_IN_REVIEW = "appeal_in_review", _("Appeal in review")
+        APPEAL_WITHDRAWN = "appeal_withdrawn", _("Appeal withdrawn")
+        APPEAL_DECIDED = "appeal_decided", _("Appeal decided")
 
     class EmailStatus(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
 
     merchant = models.ForeignKey("sellers.Merchant", on_delete=models.PROTECT, related_name="notices")
     kind = models.CharField(max_length=32, choices=Kind.choices)

@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.timezone import now
+from django.utils.translation import gettext_lazy as _
 
 from sellers.models import validate_timezone
 
@@ -22,50 +23,50 @@ class Policy(models.Model):
     """
 
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        ANNOUNCED = "announced", "Announced"
-        IN_EFFECT = "in_effect", "In effect"
-        RETIRED = "retired", "Retired"
+        DRAFT = "draft", _("Draft")
+        ANNOUNCED = "announced", _("Announced")
+        IN_EFFECT = "in_effect", _("In effect")
+        RETIRED = "retired", _("Retired")
 
-    slug = models.SlugField(max_length=100, help_text="Stable across versions, e.g. virtual-currency-mining.")
+    slug = models.SlugField(max_length=100, help_text=_("Stable across versions, e.g. virtual-currency-mining."))
     version = models.PositiveIntegerField(default=1)
     supersedes = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
     )
     title = models.CharField(max_length=200)
-    body = models.TextField(help_text="The policy as published to merchants.")
+    body = models.TextField(help_text=_("The policy as published to merchants."))
     marketplaces = models.ManyToManyField("sellers.Marketplace", related_name="policies")
     categories = models.ManyToManyField(
         "sellers.Category",
         blank=True,
         related_name="policies",
-        help_text="Categories the ban closes; their subcategories follow.",
+        help_text=_("Categories the ban closes; their subcategories follow."),
     )
     timezone = models.CharField(max_length=64, default="Asia/Shanghai", validators=[validate_timezone])
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     announced_at = models.DateTimeField(null=True, blank=True)
-    effective_at = models.DateTimeField(help_text="The rules apply and the categories close.")
+    effective_at = models.DateTimeField(help_text=_("The rules apply and the categories close."))
     enforcement_starts_at = models.DateTimeField(
-        help_text="End of grace: violations from here on count toward sanctions."
+        help_text=_("End of grace: violations from here on count toward sanctions.")
     )
     appeal_window_days = models.PositiveSmallIntegerField(
-        default=180, help_text="Days a merchant has to appeal a decision (DSA Art. 20: at least six months)."
+        default=180, help_text=_("Days a merchant has to appeal a decision (DSA Art. 20: at least six months).")
     )
     review_due_hours = models.PositiveSmallIntegerField(
-        default=24, help_text="Service level: hours from detection to a moderator's decision."
+        default=24, help_text=_("Service level: hours from detection to a moderator's decision.")
     )
     detection_threshold = models.DecimalField(
         max_digits=6,
         decimal_places=2,
         default=10,
-        help_text="A listing whose rule score reaches this goes to the review queue.",
+        help_text=_("A listing whose rule score reaches this goes to the review queue."),
     )
     daily_points_cap = models.PositiveSmallIntegerField(
-        default=6, help_text="Most points general violations confirmed on one day add up to (0: no cap)."
+        default=6, help_text=_("Most points general violations confirmed on one day add up to (0: no cap).")
     )
     points_valid_days = models.PositiveSmallIntegerField(
         default=365,
-        help_text="Days a violation's points count, and a sanction holds the merchant's place on the ladder.",
+        help_text=_("Days a violation's points count, and a sanction holds the merchant's place on the ladder."),
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

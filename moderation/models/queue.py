@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
+from django.utils.translation import gettext_lazy as _
 
 
 class ReviewItem(models.Model):
@@ -17,23 +18,23 @@ class ReviewItem(models.Model):
     """
 
     class Source(models.TextChoices):
-        DETECTION = "detection", "Detection"
-        REPORT = "report", "Report"
-        RELIST = "relist", "Re-listing"
-        ESCALATION = "escalation", "Escalation"
+        DETECTION = "detection", _("Detection")
+        REPORT = "report", _("Report")
+        RELIST = "relist", _("Re-listing")
+        ESCALATION = "escalation", _("Escalation")
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        CLAIMED = "claimed", "Claimed"
-        DECIDED = "decided", "Decided"
+        OPEN = "open", _("Open")
+        CLAIMED = "claimed", _("Claimed")
+        DECIDED = "decided", _("Decided")
 
     class Tier(models.TextChoices):
-        MODERATOR = "moderator", "Moderators"
-        SENIOR = "senior", "Senior moderators"
+        MODERATOR = "moderator", _("Moderators")
+        SENIOR = "senior", _("Senior moderators")
 
     class Decision(models.TextChoices):
-        TAKEN_DOWN = "taken_down", "Taken down"
-        DISMISSED = "dismissed", "Dismissed"
+        TAKEN_DOWN = "taken_down", _("Taken down")
+        DISMISSED = "dismissed", _("Dismissed")
 
     listing = models.ForeignKey("sellers.Listing", on_delete=models.PROTECT, related_name="review_items")
     policy = models.ForeignKey("moderation.Policy", on_delete=models.PROTECT, related_name="review_items")
@@ -127,9 +128,9 @@ class PolicyScan(models.Model):
     """
 
     class Status(models.TextChoices):
-        RUNNING = "running", "Running"
-        COMPLETED = "completed", "Completed"
-        FAILED = "failed", "Failed"
+        RUNNING = "running", _("Running")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
 
     policy = models.ForeignKey("moderation.Policy", on_delete=models.PROTECT, related_name="scans")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
@@ -170,9 +171,9 @@ class ScanChunk(models.Model):
     """One id range of a scan: matched and queued in one transaction, all or nothing."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
 
     scan = models.ForeignKey(PolicyScan, on_delete=models.PROTECT, related_name="chunks")
     number = models.PositiveIntegerField()

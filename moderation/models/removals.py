@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class CategoryRemoval(models.Model):
@@ -17,11 +18,11 @@ class CategoryRemoval(models.Model):
     """
 
     class Status(models.TextChoices):
-        SCHEDULED = "scheduled", "Scheduled"
-        RUNNING = "running", "Running"
-        COMPLETED = "completed", "Completed"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        SCHEDULED = "scheduled", _("Scheduled")
+        RUNNING = "running", _("Running")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     policy = models.ForeignKey("moderation.Policy", on_delete=models.PROTECT, related_name="removals")
     clause = models.ForeignKey(
@@ -91,9 +92,9 @@ class RemovalChunk(models.Model):
     """One id range of the listings to delist. Done in one transaction, so it is all or nothing."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
 
     removal = models.ForeignKey(CategoryRemoval, on_delete=models.PROTECT, related_name="chunks")
     number = models.PositiveIntegerField()

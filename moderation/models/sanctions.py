@@ -8,16 +8,17 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
+from django.utils.translation import gettext_lazy as _
 
 from moderation.models.violations import Violation
 
 
 class SanctionKind(models.TextChoices):
-    WARNING = "warning", "Warning"
-    LISTING_RESTRICTION = "listing_restriction", "Listing restriction"
-    STORE_BLOCK = "store_block", "Store blocked"
-    ACCOUNT_FREEZE = "account_freeze", "Account frozen"
-    ACCOUNT_CLOSURE = "account_closure", "Account closed"
+    WARNING = "warning", _("Warning")
+    LISTING_RESTRICTION = "listing_restriction", _("Listing restriction")
+    STORE_BLOCK = "store_block", _("Store blocked")
+    ACCOUNT_FREEZE = "account_freeze", _("Account frozen")
+    ACCOUNT_CLOSURE = "account_closure", _("Account closed")
 
 
 # Kinds that suspend the merchant's service: DSA Art. 23 asks for a prior warning.
@@ -116,10 +117,10 @@ class Sanction(models.Model):
     """
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        EXPIRED = "expired", "Expired"
-        LIFTED = "lifted", "Lifted"
-        OVERTURNED = "overturned", "Overturned"
+        ACTIVE = "active", _("Active")
+        EXPIRED = "expired", _("Expired")
+        LIFTED = "lifted", _("Lifted")
+        OVERTURNED = "overturned", _("Overturned")
 
     Kind = SanctionKind
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class StatementBatch(models.Model):
@@ -47,10 +48,10 @@ class StatementSubmission(models.Model):
     """
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENDING = "sending", "Sending"
-        SUBMITTED = "submitted", "Submitted"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SUBMITTED = "submitted", _("Submitted")
+        FAILED = "failed", _("Failed")
 
     notice = models.OneToOneField("moderation.Notice", on_delete=models.PROTECT, related_name="statement_submission")
     puid = models.CharField(max_length=100, unique=True)

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Violation(models.Model):
@@ -18,14 +20,14 @@ class Violation(models.Model):
     """
 
     class Kind(models.TextChoices):
-        PROHIBITED_LISTING = "prohibited_listing", "Prohibited product listed"
-        KEYWORD_EVASION = "keyword_evasion", "Evasion by keyword distortion"
-        CATEGORY_EVASION = "category_evasion", "Evasion by a misplaced category"
-        RELIST_ATTEMPT = "relist_attempt", "Attempt to re-list a banned product"
+        PROHIBITED_LISTING = "prohibited_listing", _("Prohibited product listed")
+        KEYWORD_EVASION = "keyword_evasion", _("Evasion by keyword distortion")
+        CATEGORY_EVASION = "category_evasion", _("Evasion by a misplaced category")
+        RELIST_ATTEMPT = "relist_attempt", _("Attempt to re-list a banned product")
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        OVERTURNED = "overturned", "Overturned"
+        ACTIVE = "active", pgettext_lazy("violation status", "Active")
+        OVERTURNED = "overturned", _("Overturned")
 
     merchant = models.ForeignKey("sellers.Merchant", on_delete=models.PROTECT, related_name="violations")
     listing = models.ForeignKey(

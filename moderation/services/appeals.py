@@ -16,7 +16,8 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from backoffice.roles import Role, has_role
 from moderation.models import (
@@ -182,14 +183,19 @@ def validate_grounds(*, kind: str, grounds: str, plan: dict[str, str]) -> dict[s
     errors = {}
     length = len(grounds.strip())
     if length < GROUNDS_MIN:
-        errors["grounds"] = f"Explain why the decision is wrong in at least {GROUNDS_MIN} characters ({length} given)."
+        errors["grounds"] = _(
+            "Explain why the decision is wrong in at least %(minimum)s characters (%(length)s given)."
+        ) % {"minimum": GROUNDS_MIN, "length": length}
     elif length > GROUNDS_MAX:
-        errors["grounds"] = f"Keep the grounds to {GROUNDS_MAX} characters ({length} given)."
+        errors["grounds"] = _("Keep the grounds to %(maximum)s characters (%(length)s given).") % {
+            "maximum": GROUNDS_MAX,
+            "length": length,
+        }
     for name, text in plan.items():
         if text and kind != Appeal.Kind.SANCTION:
-            errors[name] = "A plan of action is for an appeal against a sanction."
+            errors[name] = _("A plan of action is for an appeal against a sanction.")
         elif len(text) > PLAN_MAX:
-            errors[name] = f"Keep it to {PLAN_MAX} characters."
+            errors[name] = _("Keep it to %(maximum)s characters.") % {"maximum": PLAN_MAX}
     return errors
 
 
@@ -212,20 +218,22 @@ def file_appeal(
         "plan_prevention": plan_prevention,
     }
     if kind not in Appeal.Kind.values:
-        raise ValidationError({"kind": f"Choose one of: {', '.join(Appeal.Kind.values)}."})
+        raise ValidationError({"kind": _("Choose one of: %(kinds)s.") % {"kinds": ", ".join(Appeal.Kind.values)}})
     errors = validate_grounds(kind=kind, grounds=grounds, plan=plan)
     decision = resolve_decision(merchant=merchant, kind=kind, object_id=object_id)
     now = timezone.now()
     if decision.reversed:
-        errors["decision"] = "This decision has been reversed already: there is nothing to appeal."
+        errors["decision"] = _("This decision has been reversed already: there is nothing to appeal.")
     elif now > decision.appeal_deadline:
-        errors["decision"] = f"The time to appeal this decision ended on {decision.appeal_deadline:%Y-%m-%d %H:%M} UTC."
+        errors["decision"] = _("The time to appeal this decision ended on %(deadline)s UTC.") % {
+            "deadline": f"{decision.appeal_deadline:%Y-%m-%d %H:%M}"
+        }
     if errors:
         raise ValidationError(errors)
     try:
         with transaction.atomic():
             if Appeal.objects.filter(decision_key=decision.key, status__in=OPEN_STATUSES).exists():
-                raise AppealConflict({"decision": "An appeal against this decision is open already."})
+                raise AppealConflict({"decision": _("An appeal against this decision is open already.")})
             appeal = Appeal.objects.create(
                 merchant=merchant,
                 kind=kind,
@@ -250,7 +258,7 @@ def file_appeal(
             create_notices([_appeal_notice(appeal, Notice.Kind.APPEAL_RECEIVED, key="received")])
     except IntegrityError as error:
         # Two identical submissions raced past the check: the partial unique index kept one.
-        raise AppealConflict({"decision": "An appeal against this decision is open already."}) from error
+        raise AppealConflict({"decision": _("An appeal against this decision is open already.")}) from error
     return appeal
 
 
@@ -264,7 +272,10 @@ def withdraw_appeal(*, actor, appeal: Appeal) -> Appeal:
     appeal.refresh_from_db()
     if withdrawn != 1:
         raise AppealConflict(
-            {"status": f"This appeal is {appeal.get_status_display().lower()}: it cannot be withdrawn."}
+            {
+                "status": _("This appeal is %(status)s: it cannot be withdrawn.")
+                % {"status": appeal.get_status_display().lower()}
+            }
         )
     _audit(appeal, actor=actor, verb=AuditVerb.APPEAL_WITHDRAWN, after={"status": appeal.status})
     create_notices([_appeal_notice(appeal, Notice.Kind.APPEAL_WITHDRAWN, key="withdrawn")])
@@ -315,11 +326,18 @@ def claim_next_appeal(*, actor, filters: dict | None = None) -> Appeal | None:
     return _mark_claimed(appeal, actor=actor, now=now) if appeal else None
 
 
+def _claimed_by_other(appeal: Appeal) -> str:
+    return _("%(moderator)s is working on this appeal until %(until)s UTC.") % {
+        "moderator": appeal.claimed_by,
+        "until": f"{appeal.claimed_until:%H:%M}",
+    }
+
+
 def _check_may_decide(actor, appeal: Appeal) -> None:
     if appeal.tier == Appeal.Tier.SENIOR and not has_role(actor, Role.SENIOR_MODERATOR):
-        raise ValidationError("This appeal is for the senior moderators.")
+        raise ValidationError(_("This appeal is for the senior moderators."))
     if appeal.original_decider_id and appeal.original_decider_id == actor.pk:
-        raise ValidationError("You took the decision under appeal: another moderator must decide it.")
+        raise ValidationError(_("You took the decision under appeal: another moderator must decide it."))
 
 
 @transaction.atomic
@@ -328,9 +346,9 @@ def claim_appeal(*, actor, appeal: Appeal) -> Appeal:
     appeal = Appeal.objects.select_for_update().get(pk=appeal.pk)
     _check_may_decide(actor, appeal)
     if not appeal.is_open:
-        raise ValidationError(f"This appeal is {appeal.get_status_display().lower()}.")
+        raise ValidationError(_("This appeal is %(status)s.") % {"status": appeal.get_status_display().lower()})
     if appeal.claimed_by_id not in (None, actor.pk) and appeal.claimed_until and appeal.claimed_until >= now:
-        raise ValidationError(f"{appeal.claimed_by} is working on this appeal until {appeal.claimed_until:%H:%M} UTC.")
+        raise ValidationError(_claimed_by_other(appeal))
     return _mark_claimed(appeal, actor=actor, now=now)
 
 
@@ -342,18 +360,18 @@ def _lock_for_decision(*, actor, appeal: Appeal) -> Appeal:
         .get(pk=appeal.pk)
     )
     if appeal.status == Appeal.Status.WITHDRAWN:
-        raise AppealConflict("The merchant withdrew this appeal.")
+        raise AppealConflict(_("The merchant withdrew this appeal."))
     if not appeal.is_open:
-        raise AppealConflict(f"This appeal was {appeal.get_status_display().lower()} already.")
+        raise AppealConflict(_("This appeal was %(status)s already.") % {"status": appeal.get_status_display().lower()})
     _check_may_decide(actor, appeal)
     if appeal.claimed_by_id not in (None, actor.pk) and appeal.claimed_until and appeal.claimed_until >= now:
-        raise ValidationError(f"{appeal.claimed_by} is working on this appeal until {appeal.claimed_until:%H:%M} UTC.")
+        raise ValidationError(_claimed_by_other(appeal))
     return appeal
 
 
 def _require_reason(reason: str) -> str:
     if len(reason.strip()) < 10:
-        raise ValidationError({"reason": "Write the reason the merchant will read (at least 10 characters)."})
+        raise ValidationError({"reason": _("Write the reason the merchant will read (at least 10 characters).")})
     return reason.strip()
 
 
@@ -380,16 +398,28 @@ def reject_appeal(*, actor, appeal: Appeal, reason: str) -> Appeal:
 # --- Granting: the reversal -----------------------------------------------------------------
 
 
+def _in_english(label) -> str:
+    """A choice label in English, whatever the moderator reads the back office in.
+
+    The lines that say what a grant restored are English sentences kept in the audit trail
+    and quoted in the merchant's notice: a label in the request's language would mix two.
+    """
+    with translation.override("en"):
+        return str(label)
+
+
 def _restore_listing(listing: Listing, *, actor, appeal: Appeal, now: datetime, move_to: Category | None) -> str:
     """Put a delisted listing back as it was. Returns what happened, in words for the notice."""
     listing = Listing.objects.select_for_update().select_related("category").get(pk=listing.pk)
     if listing.status != Listing.Status.DELISTED:
-        return f"Listing #{listing.pk} is not delisted (it is {listing.get_status_display().lower()})."
+        return f"Listing #{listing.pk} is not delisted (it is {_in_english(listing.get_status_display()).lower()})."
     category = listing.category
     if move_to is not None and move_to.pk != category.pk:
         category = Category.objects.select_for_update().get(pk=move_to.pk)
         if category.is_retired:
-            raise ValidationError({"move_to": f"“{category.name}” is retired too: choose an open category."})
+            raise ValidationError(
+                {"move_to": _("“%(category)s” is retired too: choose an open category.") % {"category": category.name}}
+            )
     if category.is_retired:
         return (
             f"Listing #{listing.pk} stays down: its category “{category.name}” is closed under the policy. "
@@ -426,7 +456,8 @@ def _restore_listing(listing: Listing, *, actor, appeal: Appeal, now: datetime, 
         after={"status": listing.status, "category": listing.category_id, "appeal": appeal.pk},
     )
     moved = f" in “{category.name}”" if category.pk != before["category"] else ""
-    return f"Listing #{listing.pk} “{listing.title}” is {listing.get_status_display().lower()} again{moved}."
+    status = _in_english(listing.get_status_display()).lower()
+    return f"Listing #{listing.pk} “{listing.title}” is {status} again{moved}."
 
 
 def _overturn_violation(violation: Violation, *, actor, appeal: Appeal, now: datetime) -> list[str]:
@@ -483,7 +514,7 @@ def _overturn_sanction(sanction: Sanction, *, actor, appeal: Appeal, now: dateti
         before={"status": was},
         after={"status": Sanction.Status.OVERTURNED, "appeal": appeal.pk},
     )
-    done = [f"The {sanction.get_kind_display().lower()} (sanction #{sanction.pk}) is overturned."]
+    done = [f"The {_in_english(sanction.get_kind_display()).lower()} (sanction #{sanction.pk}) is overturned."]
     if restore or sanction.delists_all:
         for listing in Listing.objects.filter(merchant_id=sanction.merchant_id, delisted_by_sanction=sanction):
             done.append(_restore_listing(listing, actor=actor, appeal=appeal, now=now, move_to=None))

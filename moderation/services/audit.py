@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.utils import translation
 
 from moderation.models import AuditEvent, AuditVerb
 
@@ -46,13 +48,17 @@ def record_event(
     policy=None,
 ) -> AuditEvent:
     """Append one event. Call it inside the service's transaction, after the change."""
+    # The trail is written in one language whoever acts: a sanction's or a violation's name
+    # carries a choice label, which a moderator's request would otherwise have in Chinese.
+    with translation.override(settings.LANGUAGE_CODE):
+        target_repr = str(target)[:200]
     return AuditEvent.objects.create(
         actor=actor_user(actor),
         actor_name=actor_label(actor),
         verb=verb,
         target_type=ContentType.objects.get_for_model(target),
         target_id=target.pk,
-        target_repr=str(target)[:200],
+        target_repr=target_repr,
         merchant=merchant,
         policy=policy,
         before=before,

@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from moderation import detection
 from moderation.models import AuditVerb, DetectionRule, Policy
@@ -32,7 +33,9 @@ def rule_snapshot(rule: DetectionRule) -> dict:
 
 def _check_policy_open(policy: Policy) -> None:
     if policy.status == Policy.Status.RETIRED:
-        raise ValidationError(f"“{policy}” is retired: its detection rules can no longer change.")
+        raise ValidationError(
+            _("“%(policy)s” is retired: its detection rules can no longer change.") % {"policy": policy}
+        )
 
 
 def _clean_lists(values: Iterable[str] | str | None) -> list[str]:
@@ -58,7 +61,11 @@ def _validate(rule: DetectionRule) -> None:
     siblings = DetectionRule.objects.filter(policy_id=rule.policy_id, kind=rule.kind).exclude(pk=rule.pk)
     for other in siblings.only("pattern"):
         if detection.normalize(other.pattern) == normalized:
-            raise ValidationError({"pattern": f"This policy already has the {rule.kind} “{other.pattern}”."})
+            if rule.kind == DetectionRule.Kind.KEYWORD:
+                already = _("This policy already has the keyword “%(pattern)s”.")
+            else:
+                already = _("This policy already has the phrase “%(pattern)s”.")
+            raise ValidationError({"pattern": already % {"pattern": other.pattern}})
 
 
 @transaction.atomic
@@ -107,7 +114,7 @@ def edit_detection_rule(*, actor: Actor, rule: DetectionRule, reason: str = "", 
     """Change any of kind, pattern, weight, fields, exclusions, note, is_active."""
     unknown = set(changes) - RULE_EDITABLE_FIELDS
     if unknown:
-        raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be edited."))
+        raise ValidationError(dict.fromkeys(sorted(unknown), _("This field cannot be edited.")))
     rule = DetectionRule.objects.select_for_update().select_related("policy").get(pk=rule.pk)
     _check_policy_open(rule.policy)
     before = rule_snapshot(rule)
@@ -149,7 +156,7 @@ def enable_detection_rule(*, actor: Actor, rule: DetectionRule, reason: str = ""
 def copy_detection_rules(*, actor: Actor, source: Policy, target: Policy) -> list[DetectionRule]:
     """Give a new version of a policy the rules of the one it supersedes (active and disabled)."""
     if DetectionRule.objects.filter(policy=target).exists():
-        raise ValidationError(f"“{target}” has detection rules already.")
+        raise ValidationError(_("“%(policy)s” has detection rules already.") % {"policy": target})
     return [
         create_detection_rule(
             actor=actor,

@@ -8,6 +8,7 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from moderation.models import AuditVerb, Notice, Policy, PolicyClause
 from moderation.selectors.policies import merchants_hit_by_policy
@@ -53,19 +54,19 @@ def validate_policy_dates(
     """Dates in order: announced ≤ effective ≤ end of grace. The database checks it too."""
     errors = {}
     if enforcement_starts_at < effective_at:
-        errors["enforcement_starts_at"] = "The end of grace cannot come before the effective date."
+        errors["enforcement_starts_at"] = _("The end of grace cannot come before the effective date.")
     if announced_at is not None and announced_at > effective_at:
-        errors["effective_at"] = "The effective date cannot come before the announcement."
+        errors["effective_at"] = _("The effective date cannot come before the announcement.")
     if errors:
         raise ValidationError(errors)
 
 
 def _set_relations(policy: Policy, *, marketplaces, categories, clauses: list[ClauseText]) -> None:
     if not marketplaces:
-        raise ValidationError({"marketplaces": "A policy applies to at least one marketplace."})
+        raise ValidationError({"marketplaces": _("A policy applies to at least one marketplace.")})
     numbers = [clause.number for clause in clauses]
     if len(numbers) != len(set(numbers)):
-        raise ValidationError({"clauses": "Each clause needs its own number."})
+        raise ValidationError({"clauses": _("Each clause needs its own number.")})
     policy.marketplaces.set(marketplaces)
     policy.categories.set(categories)
     policy.clauses.all().delete()
@@ -92,7 +93,9 @@ def create_policy(
     detection_threshold=10,
 ) -> Policy:
     if Policy.objects.filter(slug=slug).exists():
-        raise ValidationError({"slug": f"A policy “{slug}” exists already: make a new version of it instead."})
+        raise ValidationError(
+            {"slug": _("A policy “%(slug)s” exists already: make a new version of it instead.") % {"slug": slug}}
+        )
     validate_policy_dates(effective_at=effective_at, enforcement_starts_at=enforcement_starts_at)
     policy = Policy(
         slug=slug,
@@ -125,8 +128,8 @@ def edit_policy(*, actor: Actor, policy: Policy, marketplaces=None, categories=N
     policy = Policy.objects.select_for_update().get(pk=policy.pk)
     if not policy.is_editable:
         raise ValidationError(
-            f"“{policy}” was announced on {policy.local(policy.announced_at):%Y-%m-%d}: "
-            "it cannot be edited; make a new version."
+            _("“%(policy)s” was announced on %(day)s: it cannot be edited; make a new version.")
+            % {"policy": policy, "day": f"{policy.local(policy.announced_at):%Y-%m-%d}"}
         )
     editable = {
         "title",
@@ -140,7 +143,7 @@ def edit_policy(*, actor: Actor, policy: Policy, marketplaces=None, categories=N
     }
     unknown = set(fields) - editable
     if unknown:
-        raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be edited."))
+        raise ValidationError(dict.fromkeys(sorted(unknown), _("This field cannot be edited.")))
     before = policy_snapshot(policy)
     for name, value in fields.items():
         setattr(policy, name, value)
@@ -172,9 +175,9 @@ def new_policy_version(*, actor: Actor, policy: Policy) -> Policy:
     """Copy an announced policy into a new draft version; announcing it retires the old one."""
     policy = Policy.objects.select_for_update().get(pk=policy.pk)
     if policy.is_editable:
-        raise ValidationError("This version is still a draft: edit it directly.")
+        raise ValidationError(_("This version is still a draft: edit it directly."))
     if Policy.objects.filter(slug=policy.slug, version__gt=policy.version).exists():
-        raise ValidationError(f"“{policy.slug}” already has a newer version.")
+        raise ValidationError(_("“%(slug)s” already has a newer version.") % {"slug": policy.slug})
     draft = Policy.objects.create(
         slug=policy.slug,
         version=policy.version + 1,
@@ -231,11 +234,16 @@ def announce_policy(*, actor: Actor, policy: Policy, announced_at: datetime | No
     announced_at = announced_at or timezone.now()
     policy = Policy.objects.get(pk=policy.pk)
     if policy.status != Policy.Status.DRAFT:
-        raise ValidationError(f"“{policy}” is {policy.get_status_display().lower()}, not a draft.")
+        raise ValidationError(
+            _("“%(policy)s” is %(status)s, not a draft.")
+            % {"policy": policy, "status": policy.get_status_display().lower()}
+        )
     if not policy.clauses.exists():
-        raise ValidationError({"clauses": "A policy needs at least one clause before it is announced."})
+        raise ValidationError({"clauses": _("A policy needs at least one clause before it is announced.")})
     if announced_at > policy.effective_at:
-        raise ValidationError({"effective_at": "The effective date has passed: move it after the announcement first."})
+        raise ValidationError(
+            {"effective_at": _("The effective date has passed: move it after the announcement first.")}
+        )
     previous = policy.supersedes
     if previous is not None and previous.status == Policy.Status.ANNOUNCED:
         # The version it replaces never applied: the new one replaces it at once. A version
@@ -245,7 +253,7 @@ def announce_policy(*, actor: Actor, policy: Policy, announced_at: datetime | No
         status=Policy.Status.ANNOUNCED, announced_at=announced_at, updated_at=timezone.now()
     )
     if claimed != 1:
-        raise ValidationError(f"“{policy}” was announced by someone else a moment ago.")
+        raise ValidationError(_("“%(policy)s” was announced by someone else a moment ago.") % {"policy": policy})
     policy.refresh_from_db()
     hits = merchants_hit_by_policy(policy)
     notices = create_notices(
@@ -325,14 +333,14 @@ def _queue_policy_scan(policy_id: int) -> None:
 @transaction.atomic
 def retire_policy(*, actor: Actor, policy: Policy, reason: str) -> Policy:
     if not reason.strip():
-        raise ValidationError({"reason": "Say why the policy is retired."})
+        raise ValidationError({"reason": _("Say why the policy is retired.")})
     before = policy.status
     if (
         not Policy.objects.filter(pk=policy.pk)
         .exclude(status=Policy.Status.RETIRED)
         .update(status=Policy.Status.RETIRED, updated_at=timezone.now())
     ):
-        raise ValidationError(f"“{policy}” is retired already.")
+        raise ValidationError(_("“%(policy)s” is retired already.") % {"policy": policy})
     policy.refresh_from_db()
     record_event(
         actor=actor,

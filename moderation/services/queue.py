@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from backoffice.roles import Role, has_role
 from moderation.models import AuditEvent, AuditVerb, Notice, Policy, PolicyClause, ReviewItem, ReviewNote, Violation
@@ -173,7 +174,7 @@ def claim_next_item(*, actor, tier: str | None = None, filters: dict | None = No
     now = timezone.now()
     tiers = [tier] if tier else _tiers_for(actor)
     if tier == ReviewItem.Tier.SENIOR and not has_role(actor, Role.SENIOR_MODERATOR):
-        raise ValidationError("Only senior moderators work the escalated queue.")
+        raise ValidationError(_("Only senior moderators work the escalated queue."))
     item = (
         ReviewItem.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(_claimable(now), tier__in=tiers, **(filters or {}))
@@ -201,12 +202,19 @@ def _take_claim(item: ReviewItem, *, actor, now: datetime) -> ReviewItem:
     return item
 
 
+def _claimed_by_other(item: ReviewItem) -> str:
+    return _("%(moderator)s is working on this item until %(until)s UTC.") % {
+        "moderator": item.claimed_by,
+        "until": f"{item.claimed_until:%H:%M}",
+    }
+
+
 @transaction.atomic
 def claim_item(*, actor, item: ReviewItem) -> ReviewItem:
     """Claim one item. Refused while another moderator's lease runs; renewing one's own is fine."""
     now = timezone.now()
     if item.tier == ReviewItem.Tier.SENIOR and not has_role(actor, Role.SENIOR_MODERATOR):
-        raise ValidationError("This item was escalated: only senior moderators decide it.")
+        raise ValidationError(_("This item was escalated: only senior moderators decide it."))
     # The tier is checked in the UPDATE too: the caller's copy may predate an escalation.
     claimed = ReviewItem.objects.filter(
         _claimable(now) | Q(status=ReviewItem.Status.CLAIMED, claimed_by=actor), pk=item.pk, tier__in=_tiers_for(actor)
@@ -214,10 +222,10 @@ def claim_item(*, actor, item: ReviewItem) -> ReviewItem:
     if claimed != 1:
         item.refresh_from_db()
         if item.tier not in _tiers_for(actor):
-            raise ValidationError("This item was escalated: only senior moderators decide it.")
+            raise ValidationError(_("This item was escalated: only senior moderators decide it."))
         if item.status == ReviewItem.Status.DECIDED:
-            raise ValidationError("This item has been decided already.")
-        raise ValidationError(f"{item.claimed_by} is working on this item until {item.claimed_until:%H:%M} UTC.")
+            raise ValidationError(_("This item has been decided already."))
+        raise ValidationError(_claimed_by_other(item))
     item.refresh_from_db()
     _audit(
         item,
@@ -267,9 +275,9 @@ def _lock_for_decision(*, actor, item: ReviewItem) -> ReviewItem:
         .get(pk=item.pk)
     )
     if item.status == ReviewItem.Status.DECIDED:
-        raise ValidationError("This item has been decided already.")
+        raise ValidationError(_("This item has been decided already."))
     if item.tier == ReviewItem.Tier.SENIOR and not has_role(actor, Role.SENIOR_MODERATOR):
-        raise ValidationError("This item was escalated: only senior moderators decide it.")
+        raise ValidationError(_("This item was escalated: only senior moderators decide it."))
     held_by_other = (
         item.status == ReviewItem.Status.CLAIMED
         and item.claimed_by_id != actor.pk
@@ -277,7 +285,7 @@ def _lock_for_decision(*, actor, item: ReviewItem) -> ReviewItem:
         and item.claimed_until >= now
     )
     if held_by_other:
-        raise ValidationError(f"{item.claimed_by} is working on this item until {item.claimed_until:%H:%M} UTC.")
+        raise ValidationError(_claimed_by_other(item))
     return item
 
 
@@ -296,7 +304,7 @@ def _mark_decided(item: ReviewItem, *, actor, decision: str, reason: str, now: d
         )
     )
     if updated != 1:
-        raise ValidationError("This item has been decided already.")
+        raise ValidationError(_("This item has been decided already."))
 
 
 @transaction.atomic
@@ -319,7 +327,7 @@ def take_down_listing(
     policy = item.policy
     clause = clause or policy.clauses.order_by("number").first()
     if clause is not None and clause.policy_id != policy.pk:
-        raise ValidationError({"clause": "Choose a clause of the item's policy."})
+        raise ValidationError({"clause": _("Choose a clause of the item's policy.")})
     now = timezone.now()
     listing = Listing.objects.select_for_update().get(pk=item.listing_id)
     listing_before = {"status": listing.status}
@@ -401,7 +409,7 @@ def take_down_listing(
 def dismiss_item(*, actor, item: ReviewItem, reason: str) -> ReviewItem:
     """A false positive: the listing stays; the reason is kept so the rules can be tuned."""
     if not reason.strip():
-        raise ValidationError({"reason": "Say why this is not a violation (it is kept to tune the rules)."})
+        raise ValidationError({"reason": _("Say why this is not a violation (it is kept to tune the rules).")})
     item = _lock_for_decision(actor=actor, item=item)
     now = timezone.now()
     _mark_decided(item, actor=actor, decision=ReviewItem.Decision.DISMISSED, reason=reason, now=now)
@@ -420,10 +428,10 @@ def dismiss_item(*, actor, item: ReviewItem, reason: str) -> ReviewItem:
 def escalate_item(*, actor, item: ReviewItem, note: str) -> ReviewItem:
     """Hand the item to the senior moderators, with a note saying what is unclear."""
     if not note.strip():
-        raise ValidationError({"note": "Tell the senior moderators what needs their judgement."})
+        raise ValidationError({"note": _("Tell the senior moderators what needs their judgement.")})
     item = _lock_for_decision(actor=actor, item=item)
     if item.tier == ReviewItem.Tier.SENIOR:
-        raise ValidationError("This item is already with the senior moderators.")
+        raise ValidationError(_("This item is already with the senior moderators."))
     ReviewItem.objects.filter(pk=item.pk).update(
         tier=ReviewItem.Tier.SENIOR,
         status=ReviewItem.Status.OPEN,
@@ -447,7 +455,7 @@ def escalate_item(*, actor, item: ReviewItem, note: str) -> ReviewItem:
 @transaction.atomic
 def add_review_note(*, actor, item: ReviewItem, text: str) -> ReviewNote:
     if not text.strip():
-        raise ValidationError({"text": "A note cannot be empty."})
+        raise ValidationError({"text": _("A note cannot be empty.")})
     note = ReviewNote.objects.create(item=item, author=actor, text=text.strip())
     _audit(item, actor=actor, verb=AuditVerb.REVIEW_NOTE_ADDED, after={"note": note.pk}, reason=text.strip()[:500])
     return note
@@ -467,9 +475,9 @@ def decide_in_bulk(*, actor, item_ids: list[int], decision: str, reason: str = "
     the outcome of each is reported.
     """
     if decision not in {ReviewItem.Decision.TAKEN_DOWN, ReviewItem.Decision.DISMISSED}:
-        raise ValidationError({"decision": "Choose take down or dismiss."})
+        raise ValidationError({"decision": _("Choose take down or dismiss.")})
     if decision == ReviewItem.Decision.DISMISSED and not reason.strip():
-        raise ValidationError({"reason": "Say why these are not violations."})
+        raise ValidationError({"reason": _("Say why these are not violations.")})
     outcomes = []
     for item in ReviewItem.objects.filter(pk__in=item_ids).order_by("id"):
         try:

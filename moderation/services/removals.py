@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from moderation.models import (
     AuditVerb,
@@ -51,9 +52,10 @@ def _local_day(policy: Policy, moment: datetime) -> str:
 def removal_time_error(policy: Policy, scheduled_for: datetime) -> str | None:
     """Why a removal cannot run at this time, or None. Nothing comes down before the effective date."""
     if scheduled_for < policy.effective_at:
-        return (
-            f"“{policy}” takes effect on {_local_day(policy, policy.effective_at)}; nothing may be removed before then."
-        )
+        return _("“%(policy)s” takes effect on %(day)s; nothing may be removed before then.") % {
+            "policy": policy,
+            "day": _local_day(policy, policy.effective_at),
+        }
     return None
 
 
@@ -75,17 +77,20 @@ def schedule_removal(
     scheduled_for = scheduled_for or policy.effective_at
     errors: dict[str, str] = {}
     if policy.status not in {Policy.Status.ANNOUNCED, Policy.Status.IN_EFFECT}:
-        errors["policy"] = f"“{policy}” is {policy.get_status_display().lower()}: announce it first."
+        errors["policy"] = _("“%(policy)s” is %(status)s: announce it first.") % {
+            "policy": policy,
+            "status": policy.get_status_display().lower(),
+        }
     time_error = removal_time_error(policy, scheduled_for)
     if time_error:
         errors["scheduled_for"] = time_error
     if not categories:
-        errors["categories"] = "Choose at least one category."
+        errors["categories"] = _("Choose at least one category.")
     else:
         scope = category_subtree(categories)
         retired = [c.name for c in scope if c.is_retired]
         if retired:
-            errors["categories"] = f"Already retired: {', '.join(retired)}."
+            errors["categories"] = _("Already retired: %(categories)s.") % {"categories": ", ".join(retired)}
         scope_ids = {c.pk for c in scope}
         unfinished = CategoryRemoval.objects.filter(
             status__in=[CategoryRemoval.Status.SCHEDULED, CategoryRemoval.Status.RUNNING]
@@ -96,11 +101,13 @@ def schedule_removal(
             None,
         )
         if clash:
-            errors["categories"] = f"Part of these categories is already in removal #{clash.pk}."
+            errors["categories"] = _("Part of these categories is already in removal #%(number)s.") % {
+                "number": clash.pk
+            }
     if clause is None:
         clause = policy.clauses.order_by("number").first()
     elif clause.policy_id != policy.pk:
-        errors["clause"] = "Choose a clause of this policy."
+        errors["clause"] = _("Choose a clause of this policy.")
     if errors:
         raise ValidationError(errors)
     removal = CategoryRemoval.objects.create(
@@ -136,7 +143,8 @@ def cancel_removal(*, actor: Actor, removal: CategoryRemoval, reason: str = "") 
     if cancelled != 1:
         removal.refresh_from_db()
         raise ValidationError(
-            f"Removal #{removal.pk} is {removal.get_status_display().lower()}: only a scheduled one can be cancelled."
+            _("Removal #%(number)s is %(status)s: only a scheduled one can be cancelled.")
+            % {"number": removal.pk, "status": removal.get_status_display().lower()}
         )
     removal.refresh_from_db()
     record_event(
@@ -517,7 +525,8 @@ def resume_removal(*, actor: Actor, removal: CategoryRemoval) -> CategoryRemoval
     removal = CategoryRemoval.objects.select_for_update().get(pk=removal.pk)
     if removal.status != CategoryRemoval.Status.FAILED and not is_stalled(removal):
         raise ValidationError(
-            f"Removal #{removal.pk} is {removal.get_status_display().lower()}: only a failed or stalled one resumes."
+            _("Removal #%(number)s is %(status)s: only a failed or stalled one resumes.")
+            % {"number": removal.pk, "status": removal.get_status_display().lower()}
         )
     before = removal.status
     now = timezone.now()

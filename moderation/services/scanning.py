@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.db.models import BooleanField, F
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from moderation.detection import SUSPICIOUS_SQL_CLASS, PolicyMatcher, attributes_text, sql_prefilter
 from moderation.models import AuditVerb, Policy, PolicyScan, ReviewItem, ScanChunk
@@ -276,7 +277,7 @@ def resume_policy_scan(*, actor: Actor, scan: PolicyScan) -> PolicyScan:
     if not PolicyScan.objects.filter(pk=scan.pk, status=PolicyScan.Status.FAILED).update(
         status=PolicyScan.Status.RUNNING, error="", finished_at=None, last_progress_at=timezone.now()
     ):
-        raise ValidationError("Only a failed scan can be resumed.")
+        raise ValidationError(_("Only a failed scan can be resumed."))
     ScanChunk.objects.filter(scan=scan, status=ScanChunk.Status.FAILED).update(
         status=ScanChunk.Status.PENDING, attempts=0
     )

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from moderation.models import AuditVerb, Notice, PointsRule, Policy, PolicyClause, ReviewItem, Violation
 from moderation.services.audit import Actor, SystemActor, actor_label, actor_user, record_event
@@ -187,10 +188,11 @@ def refuse_banned_content(
     terms = ", ".join(sorted(result.terms)[:5])
     raise ValidationError(
         {
-            field: (
-                f"This listing offers a product banned under the policy “{policy}” (matched: {terms}). "
-                f"It was not saved; the attempt is recorded (violation #{violation.pk})."
+            field: _(
+                "This listing offers a product banned under the policy “%(policy)s” (matched: %(terms)s). "
+                "It was not saved; the attempt is recorded (violation #%(number)s)."
             )
+            % {"policy": policy, "terms": terms, "number": violation.pk}
         }
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import template
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
 
 register = template.Library()
 
@@ -19,8 +20,8 @@ def bar_chart(series, label: str = "", colour: str = "#1f4fbf"):
     """Bars for ``[(date, value), …]``: one per day, the value in each bar's tooltip, axis labels at the ends."""
     series = list(series)
     if not series:
-        return format_html('<p class="muted">No data for this period.</p>')
-    top = max((value for _, value in series), default=0) or 1
+        return format_html('<p class="muted">{}</p>', _("No data for this period."))
+    top = max((value for _day, value in series), default=0) or 1
     slot = WIDTH / len(series)
     bars = format_html_join(
         "",
@@ -39,19 +40,18 @@ def bar_chart(series, label: str = "", colour: str = "#1f4fbf"):
         ),
     )
     first, last = series[0][0].isoformat(), series[-1][0].isoformat()
-    total = sum(value for _, value in series)
+    total = sum(value for _day, value in series)
     return format_html(
-        '<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="{label}: {total} in all, at most {top} a day">'
+        '<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="{summary}">'
         '<line x1="0" y1="{b}" x2="{w}" y2="{b}" stroke="#c8ccd4"/>{bars}'
         '<text x="0" y="{h}" font-size="11" fill="#66707f">{first}</text>'
         '<text x="{w}" y="{h}" font-size="11" fill="#66707f" text-anchor="end">{last}</text>'
-        '<text x="{w}" y="10" font-size="11" fill="#66707f" text-anchor="end">max {top}</text></svg>',
+        '<text x="{w}" y="10" font-size="11" fill="#66707f" text-anchor="end">{maximum}</text></svg>',
         w=WIDTH,
         h=HEIGHT,
         b=BASELINE,
-        label=label,
-        total=total,
-        top=top,
+        summary=_("%(label)s: %(total)s in all, at most %(top)s a day") % {"label": label, "total": total, "top": top},
+        maximum=_("max %(top)s") % {"top": top},
         bars=bars,
         first=first,
         last=last,
@@ -63,8 +63,8 @@ def hbar_chart(rows, label: str = ""):
     """Horizontal bars for ``[(name, value), …]`` (sanctions by kind, decisions per moderator)."""
     rows = [(name, value) for name, value in rows]
     if not rows:
-        return format_html('<p class="muted">None in this period.</p>')
-    top = max(value for _, value in rows) or 1
+        return format_html('<p class="muted">{}</p>', _("None in this period."))
+    top = max(value for _name, value in rows) or 1
     line = 22
     items = format_html_join(
         "",

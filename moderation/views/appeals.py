@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from backoffice.roles import Role, has_role
@@ -51,7 +52,7 @@ def appeal_index(request):
 def appeal_claim_next(request):
     appeal = appeal_services.claim_next_appeal(actor=request.user)
     if appeal is None:
-        messages.info(request, "No appeal left for you to decide.")
+        messages.info(request, _("No appeal left for you to decide."))
         return redirect("backoffice:appeal-index")
     return redirect("backoffice:appeal-detail", appeal.pk)
 
@@ -107,11 +108,15 @@ def appeal_action(request, appeal_id: int, action: str):
                     actor=request.user, appeal=appeal, reason=data["reason"], move_to=data["move_to"]
                 )
                 messages.success(
-                    request, f"Appeal #{appeal.pk} granted: the decision is reversed and the merchant told."
+                    request,
+                    _("Appeal #%(number)s granted: the decision is reversed and the merchant told.")
+                    % {"number": appeal.pk},
                 )
             else:
                 appeal_services.reject_appeal(actor=request.user, appeal=appeal, reason=data["reason"])
-                messages.success(request, f"Appeal #{appeal.pk} rejected; the merchant is told why.")
+                messages.success(
+                    request, _("Appeal #%(number)s rejected; the merchant is told why.") % {"number": appeal.pk}
+                )
         except ValidationError as error:
             add_service_errors(form, error)
         else:

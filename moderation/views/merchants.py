@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from backoffice.roles import Role, has_role
@@ -77,7 +78,9 @@ def merchant_sanction(request, merchant_id: int):
         except ValidationError as error:
             add_service_errors(form, error)
         else:
-            messages.success(request, f"{sanction.get_kind_display()} issued; the merchant is notified.")
+            messages.success(
+                request, _("%(sanction)s issued; the merchant is notified.") % {"sanction": sanction.get_kind_display()}
+            )
             return redirect("backoffice:merchant-detail", merchant.pk)
     context = _merchant_context(request, merchant, sanction_form=form)
     return render(request, "moderation/merchants/show.html", context, status=400)
@@ -96,7 +99,9 @@ def sanction_lift(request, merchant_id: int, sanction_id: int):
         except ValidationError as error:
             add_service_errors(form, error)
         else:
-            messages.success(request, f"{sanction.get_kind_display()} lifted; the merchant is notified.")
+            messages.success(
+                request, _("%(sanction)s lifted; the merchant is notified.") % {"sanction": sanction.get_kind_display()}
+            )
             return redirect("backoffice:merchant-detail", merchant_id)
     context = _merchant_context(request, sanction.merchant, lift_form=form, lift_target=sanction.pk)
     return render(request, "moderation/merchants/show.html", context, status=400)

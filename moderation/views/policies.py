@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from backoffice.roles import Role
@@ -64,7 +65,7 @@ def policy_create(request):
         except ValidationError as error:
             add_service_errors(form, error)
         else:
-            messages.success(request, f"Draft “{policy}” saved. Announce it when it is ready.")
+            messages.success(request, _("Draft “%(policy)s” saved. Announce it when it is ready.") % {"policy": policy})
             return redirect("backoffice:policy-detail", policy.pk)
     return render(request, "moderation/policies/form.html", {"form": form, "formset": formset, "policy": None})
 
@@ -73,7 +74,7 @@ def policy_create(request):
 def policy_edit(request, policy_id: int):
     policy = get_object_or_404(Policy, pk=policy_id)
     if not policy.is_editable:
-        messages.warning(request, "An announced policy is not edited in place: make a new version.")
+        messages.warning(request, _("An announced policy is not edited in place: make a new version."))
         return redirect("backoffice:policy-detail", policy.pk)
     form = PolicyForm(request.POST or None, instance=policy)
     formset = ClauseFormSet(request.POST or None, instance=policy, prefix="clauses")
@@ -91,7 +92,7 @@ def policy_edit(request, policy_id: int):
         except ValidationError as error:
             add_service_errors(form, error)
         else:
-            messages.success(request, "Draft saved.")
+            messages.success(request, _("Draft saved."))
             return redirect("backoffice:policy-detail", policy.pk)
     return render(request, "moderation/policies/form.html", {"form": form, "formset": formset, "policy": policy})
 
@@ -123,7 +124,7 @@ def policy_announce(request, policy_id: int):
             for message in error.messages:
                 messages.error(request, message)
         else:
-            messages.success(request, f"“{policy}” announced; merchants are being notified.")
+            messages.success(request, _("“%(policy)s” announced; merchants are being notified.") % {"policy": policy})
         return redirect("backoffice:policy-detail", policy.pk)
     hits = merchants_hit_by_policy(policy)
     return render(
@@ -143,7 +144,10 @@ def policy_new_version(request, policy_id: int):
         for message in error.messages:
             messages.error(request, message)
         return redirect("backoffice:policy-detail", policy.pk)
-    messages.success(request, f"Version {draft.version} created as a draft; the announced version still applies.")
+    messages.success(
+        request,
+        _("Version %(version)s created as a draft; the announced version still applies.") % {"version": draft.version},
+    )
     return redirect("backoffice:policy-edit", draft.pk)
 
 
@@ -153,11 +157,11 @@ def policy_scan(request, policy_id: int):
     """Scan every live listing in the policy's marketplaces now (it also runs when the policy takes effect)."""
     policy = get_object_or_404(Policy, pk=policy_id)
     if not policy.is_effective():
-        messages.error(request, "The policy is not in effect yet: its rules apply from the effective date.")
+        messages.error(request, _("The policy is not in effect yet: its rules apply from the effective date."))
         return redirect("backoffice:policy-detail", policy.pk)
     scan = scanning.start_policy_scan(policy=policy, actor=request.user)
     if scan is None:
-        messages.warning(request, "A scan of this policy is already running.")
+        messages.warning(request, _("A scan of this policy is already running."))
         scan = policy.scans.filter(status=PolicyScan.Status.RUNNING).first()
         if scan is None:  # it finished in the meantime
             return redirect("backoffice:policy-detail", policy.pk)

@@ -10,6 +10,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from backoffice.roles import Role, has_role
@@ -64,7 +66,7 @@ def queue_claim_next(request):
         messages.error(request, " ".join(error.messages))
         return redirect("backoffice:queue")
     if item is None:
-        messages.info(request, "Nothing left to claim: the queue is empty.")
+        messages.info(request, _("Nothing left to claim: the queue is empty."))
         return redirect("backoffice:queue")
     return redirect("backoffice:queue-item", item.pk)
 
@@ -114,7 +116,7 @@ def _next_or_queue(request):
     """After a decision the next item opens, as moderators work a queue, not a list."""
     item = queue_services.claim_next_item(actor=request.user)
     if item is None:
-        messages.info(request, "That was the last item in your queue.")
+        messages.info(request, _("That was the last item in your queue."))
         return redirect("backoffice:queue")
     return redirect("backoffice:queue-item", item.pk)
 
@@ -142,13 +144,16 @@ def queue_item_action(request, item_id: int, action: str):
                 queue_services.take_down_listing(
                     actor=request.user, item=item, clause=data["clause"], reason=data["reason"], kind=data["kind"]
                 )
-                messages.success(request, f"Listing #{item.listing_id} taken down; the merchant is notified.")
+                messages.success(
+                    request,
+                    _("Listing #%(number)s taken down; the merchant is notified.") % {"number": item.listing_id},
+                )
             elif action == "dismiss":
                 queue_services.dismiss_item(actor=request.user, item=item, reason=data["reason"])
-                messages.success(request, f"Item #{item.pk} dismissed.")
+                messages.success(request, _("Item #%(number)s dismissed.") % {"number": item.pk})
             elif action == "escalate":
                 queue_services.escalate_item(actor=request.user, item=item, note=data["note"])
-                messages.success(request, f"Item #{item.pk} sent to the senior moderators.")
+                messages.success(request, _("Item #%(number)s sent to the senior moderators.") % {"number": item.pk})
             else:
                 queue_services.add_review_note(actor=request.user, item=item, text=data["text"])
                 return redirect(reverse("backoffice:queue-item", args=[item.pk]) + "#notes")
@@ -185,8 +190,14 @@ def queue_bulk(request):
         messages.error(request, " ".join(error.messages))
         return redirect("backoffice:queue")
     done = sum(1 for outcome in outcomes if outcome.ok)
-    messages.success(request, f"{done} of {len(outcomes)} items decided.")
+    messages.success(
+        request,
+        ngettext("%(done)s of %(total)s item decided.", "%(done)s of %(total)s items decided.", len(outcomes))
+        % {"done": done, "total": len(outcomes)},
+    )
     for outcome in outcomes:
         if not outcome.ok:
-            messages.warning(request, f"Item #{outcome.item_id}: {outcome.message}")
+            messages.warning(
+                request, _("Item #%(number)s: %(message)s") % {"number": outcome.item_id, "message": outcome.message}
+            )
     return redirect("backoffice:queue")

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from backoffice.roles import Role
@@ -50,7 +51,7 @@ def removal_create(request):
         confirming = request.POST.get("step") == "confirm"
         if confirming and not removal_preview_matches(request.POST, request.POST.get("preview_token", "")):
             # The choices changed after the dry run: show the dry run of what would now be scheduled.
-            messages.warning(request, "The choices changed since the dry run: check this one, then confirm.")
+            messages.warning(request, _("The choices changed since the dry run: check this one, then confirm."))
             confirming = False
         if confirming:
             try:
@@ -64,7 +65,7 @@ def removal_create(request):
             except ValidationError as error:
                 add_service_errors(form, error)
             else:
-                messages.success(request, f"Removal #{removal.pk} scheduled.")
+                messages.success(request, _("Removal #%(number)s scheduled.") % {"number": removal.pk})
                 return redirect("backoffice:removal-detail", removal.pk)
         else:
             dry_run = removal_dry_run(list(data["categories"]), policy=data["policy"])
@@ -104,7 +105,7 @@ def removal_cancel(request, removal_id: int):
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, f"Removal #{removal.pk} cancelled; nothing was changed.")
+        messages.success(request, _("Removal #%(number)s cancelled; nothing was changed.") % {"number": removal.pk})
     return redirect("backoffice:removal-detail", removal.pk)
 
 
@@ -117,5 +118,5 @@ def removal_resume(request, removal_id: int):
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, f"Removal #{removal.pk} resumed from where it stopped.")
+        messages.success(request, _("Removal #%(number)s resumed from where it stopped.") % {"number": removal.pk})
     return redirect("backoffice:removal-detail", removal.pk)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from backoffice.roles import Role
@@ -54,7 +55,7 @@ def rule_edit(request, policy_id: int, rule_id: int | None = None):
         except ValidationError as error:
             add_service_errors(form, error)
         else:
-            messages.success(request, "Rule saved; new and edited listings are matched with it from now on.")
+            messages.success(request, _("Rule saved; new and edited listings are matched with it from now on."))
             return redirect("backoffice:rule-index", policy.pk)
     return render(request, "moderation/rules/form.html", {"policy": policy, "rule": rule, "form": form})
 
