@@ -21,7 +21,7 @@ from django.dispatch import receiver
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import ngettext
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -33,6 +33,10 @@ from moderation.services.audit import record_event
 logger = logging.getLogger(__name__)
 
 LANGUAGE_SESSION_KEY = "backoffice_language"
+SESSION_RENEWED_KEY = "backoffice_renewed_at"
+# Renewing the idle timer writes the session row; once a minute is precise enough for a
+# 30-minute timeout and spares every other page that write.
+RENEW_EVERY_SECONDS = 60
 # Set at login when the user has a confirmed authenticator, so pages need no query to know.
 TWO_FACTOR_SESSION_KEY = "backoffice_two_factor"
 TWO_FACTOR_REQUIRED, TWO_FACTOR_SETUP_REQUIRED = "required", "setup required"
@@ -58,6 +62,7 @@ def on_login(sender, request, user, **kwargs):
     record_event(actor=user, verb=AuditVerb.LOGIN, target=user, reason=f"from {client_address(request)}")
     if request is None or not hasattr(request, "session"):
         return
+    request.session[SESSION_RENEWED_KEY] = int(timezone.now().timestamp())
     profile_language = Profile.objects.filter(user=user).values_list("language", flat=True).first()
     if profile_language:
         request.session[LANGUAGE_SESSION_KEY] = profile_language
@@ -130,6 +135,22 @@ class TwoFactorMiddleware:
                 return redirect(f"{reverse('two-factor-verify')}?next={request.get_full_path()}")
             if pending == TWO_FACTOR_SETUP_REQUIRED:
                 return redirect("two-factor-setup")
+        return self.get_response(request)
+
+
+class IdleSessionMiddleware:
+    """Keeps a signed-in session alive while it is used: it ends SESSION_COOKIE_AGE after the
+    last request (give or take a minute), not after the login."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        session = getattr(request, "session", None)
+        if session is not None and session.get("_auth_user_id"):
+            now = int(timezone.now().timestamp())
+            if now - session.get(SESSION_RENEWED_KEY, 0) >= RENEW_EVERY_SECONDS:
+                session[SESSION_RENEWED_KEY] = now  # marks it modified: saved with a new expiry
         return self.get_response(request)
 
 

@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "backoffice.security.IdleSessionMiddleware",
     "backoffice.security.TwoFactorMiddleware",
     "backoffice.security.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -131,9 +132,9 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
 # retire categories and close accounts, must use it when this is on.
 TWO_FACTOR_REQUIRED_FOR_POLICY_ADMINS = env_bool("TWO_FACTOR_REQUIRED_FOR_POLICY_ADMINS", False)
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Ban enforcement back office")
-# A session ends after this long without a request (each request renews it).
+# A session ends after this long without a request (backoffice.security.IdleSessionMiddleware
+# renews it while it is used).
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 30, minimum=1, maximum=7 * 24 * 60) * 60
-SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
 # One clock: stored in UTC, each policy says in which timezone its dates are meant.
