@@ -2,11 +2,13 @@
 
 The sweep (``run_escalation``; beat, ``manage.py run_escalation``, and a merchant's own
 run queued when a violation adds points) walks each policy's merchants in id ranges.
-Per range it claims the merchants (``FOR UPDATE SKIP LOCKED``: a concurrent sweep skips
-them), reads their ledger in two queries, decides in memory, and writes the sanctions,
-their links to the violations, their audit events, their notices, the delistings of an
-account freeze and the merchants' new status in a fixed number of statements. A
-sanction's ``cause`` is unique, so whatever races past the claim still issues it once.
+Per range it reads the ledger without locks (as values: in most ranges nobody is due),
+claims the merchants that are due (``FOR UPDATE SKIP LOCKED``: a concurrent sweep skips
+them), reads their ledger again under the claim, decides in memory, and writes the
+sanctions, their links to the violations, their audit events, their notices, the
+delistings of an account freeze and the merchants' new status in a fixed number of
+statements. A sanction's ``cause`` is unique, so whatever races past the claim still
+issues it once.
 
 ``Merchant.enforcement_status`` is written only by ``recompute_enforcement_status``,
 from the active sanctions, whenever one starts, ends or is overturned.
@@ -19,11 +21,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Case, Count, Exists, F, Max, Min, OuterRef, Q, Sum, Value, When
-from django.utils import timezone
+from django.db.models import Case, Count, Exists, F, Max, Min, OuterRef, Q, Sum, Value, When, prefetch_related_objects
+from django.utils import timezone, translation
+from django.utils.encoding import force_str
 
 from backoffice.roles import Role, has_role
 from moderation.models import (
@@ -35,6 +39,7 @@ from moderation.models import (
     Notice,
     PointsRule,
     Policy,
+    PolicyClause,
     ReviewItem,
     Sanction,
     SanctionKind,
@@ -42,7 +47,7 @@ from moderation.models import (
 )
 from moderation.models.sanctions import SEVERITY
 from moderation.services.audit import Actor, SystemActor, actor_label, actor_user, record_event
-from moderation.services.notices import NoticeDraft, create_notices
+from moderation.services.notices import NoticeDraft, create_notices, insert_rows
 from moderation.services.transparency import (
     ACCOUNT_SUSPENDED,
     ACCOUNT_TERMINATED,
@@ -88,7 +93,7 @@ def _status_from(sanctions: list[tuple[str, datetime | None]]) -> tuple[str, dat
 def recompute_enforcement_status(merchant_ids, *, actor: Actor, reason: str = "") -> int:
     """Write each merchant's status from its active sanctions; audit the ones that changed. Returns how many.
 
-    Call inside the transaction that started, ended or overturned the sanctions. Three
+    Call inside the transaction that started, ended or overturned the sanctions. Four
     queries and one event per changed merchant, whatever the number of merchants.
     """
     merchant_ids = list(merchant_ids)
@@ -99,52 +104,54 @@ def recompute_enforcement_status(merchant_ids, *, actor: Actor, reason: str = ""
         merchant_id__in=merchant_ids, status=Sanction.Status.ACTIVE, kind__in=list(STATUS_FOR_KIND)
     ).values_list("merchant_id", "kind", "ends_at"):
         active[merchant_id].append((kind, ends_at))
-    changed = []
-    for merchant in Merchant.objects.filter(pk__in=merchant_ids).only(
+    changed: list[tuple[int, tuple, tuple]] = []  # (merchant, (status, until, held) before, after)
+    for merchant_id, *before in Merchant.objects.filter(pk__in=merchant_ids).values_list(
         "pk", "enforcement_status", "enforcement_until", "payouts_held"
     ):
-        status, until, held = _status_from(active.get(merchant.pk, []))
-        before = {"status": merchant.enforcement_status, "until": merchant.enforcement_until}
-        if (merchant.enforcement_status, merchant.enforcement_until, merchant.payouts_held) == (status, until, held):
-            continue
-        merchant.enforcement_status, merchant.enforcement_until, merchant.payouts_held = status, until, held
-        changed.append((merchant, before))
+        after = _status_from(active.get(merchant_id, []))
+        if tuple(before) != after:
+            changed.append((merchant_id, tuple(before), after))
     if not changed:
         return 0
-    _write_statuses([merchant for merchant, _ in changed])
+    _write_statuses([(merchant_id, *after) for merchant_id, _, after in changed])
     merchant_type = ContentType.objects.get_for_model(Merchant)
     now = timezone.now()
-    AuditEvent.objects.bulk_create(
-        AuditEvent(
-            occurred_at=now,
-            actor=actor_user(actor),
-            actor_name=actor_label(actor),
-            verb=AuditVerb.ENFORCEMENT_STATUS_CHANGED,
-            target_type=merchant_type,
-            target_id=merchant.pk,
-            target_repr=f"Merchant #{merchant.pk}",
-            merchant_id=merchant.pk,
-            before=_json(before),
-            after=_json(
-                {
-                    "status": merchant.enforcement_status,
-                    "until": merchant.enforcement_until,
-                    "payouts_held": merchant.payouts_held,
-                }
-            ),
-            reason=reason,
-        )
-        for merchant, before in changed
+    user = actor_user(actor)
+    insert_rows(
+        AuditEvent,
+        [
+            {
+                "occurred_at": now,
+                "actor_id": user.pk if user else None,
+                "actor_name": actor_label(actor),
+                "verb": AuditVerb.ENFORCEMENT_STATUS_CHANGED,
+                "target_type_id": merchant_type.pk,
+                "target_id": merchant_id,
+                "target_repr": f"Merchant #{merchant_id}",
+                "merchant_id": merchant_id,
+                "before": _json({"status": before[0], "until": before[1]}),
+                "after": _json({"status": after[0], "until": after[1], "payouts_held": after[2]}),
+                "reason": reason,
+            }
+            for merchant_id, before, after in changed
+        ],
     )
     return len(changed)
 
 
-def _write_statuses(merchants: list[Merchant]) -> None:
-    """One UPDATE for all: on PostgreSQL from unnested arrays (a CASE per merchant, as bulk_update
-    writes it, costs seconds for a few thousand merchants)."""
+def _write_statuses(statuses: list[tuple[int, str, datetime | None, bool]]) -> None:
+    """(merchant, status, until, payouts held), in one UPDATE for all: on PostgreSQL from unnested arrays
+    (a CASE per merchant, as bulk_update writes it, costs seconds for a few thousand merchants)."""
     if connection.vendor != "postgresql":
-        Merchant.objects.bulk_update(merchants, ["enforcement_status", "enforcement_until", "payouts_held"])
+        Merchant.objects.bulk_update(
+            [
+                Merchant(pk=pk, enforcement_status=status, enforcement_until=until, payouts_held=held)
+                for pk, status, until, held in statuses
+            ],
+            ["enforcement_status", "enforcement_until", "payouts_held"],
+        )
         return
+    ids, status, until, held = zip(*statuses, strict=True)
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -153,12 +160,7 @@ def _write_statuses(merchants: list[Merchant]) -> None:
             FROM unnest(%s::bigint[], %s::varchar[], %s::timestamptz[], %s::boolean[]) AS new(id, status, until, held)
             WHERE m.id = new.id
             """,
-            [
-                [m.pk for m in merchants],
-                [m.enforcement_status for m in merchants],
-                [m.enforcement_until for m in merchants],
-                [m.payouts_held for m in merchants],
-            ],
+            [list(ids), list(status), list(until), list(held)],
         )
 
 
@@ -263,7 +265,7 @@ def sanction_notice(
 # --- Reading the ledger ---------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class LedgerRow:
     """What the sweep knows of one merchant under one policy, read in a handful of set-based queries."""
 
@@ -271,16 +273,40 @@ class LedgerRow:
     points: int = 0
     last_relist_at: datetime | None = None
     flagged_since: datetime | None = None
-    position: Sanction | None = None  # the highest standing ladder sanction within the counting period
+    position: Sanction | HeldSanction | None = None  # the highest standing ladder sanction within the counting period
     latest_ladder_id: int = 0  # the newest ladder sanction of any age or status: part of the next one's cause
-    warning: Sanction | None = None  # the newest standing warning within the counting period
+    warning: Sanction | HeldSanction | None = None  # the newest standing warning within the counting period
     overturned_threshold: int = 0  # the highest step reached but overturned on an appeal against it
 
 
+# What the ledger loads of a standing sanction (the rest is deferred): enough to decide, and
+# to cite it as the previous measure in the next sanction's notice.
+LEDGER_SANCTION_FIELDS = (
+    "id", "merchant_id", "policy_id", "step_id", "kind", "status", "starts_at", "compliance_deadline",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class HeldSanction:
+    """A standing sanction as a lock-free read of the ledger holds it: what ``decide`` reads of it."""
+
+    pk: int
+    kind: str
+    step: EscalationStep | None
+    starts_at: datetime
+    compliance_deadline: datetime | None
+
+
 def read_ledger(
-    *, policy: Policy, merchant_ids: list[int] | None = None, id_range=None, at: datetime
+    *, policy: Policy, merchant_ids: list[int] | None = None, id_range=None, at: datetime, models: bool = True
 ) -> dict[int, LedgerRow]:
-    """The ledger of the given merchants (a list, or an inclusive id range): three queries."""
+    """The ledger of the given merchants (a list, or an inclusive id range): four queries.
+
+    Sanctions are read as value tuples; only the one holding a merchant's position and
+    its newest warning are kept, as model instances (``models``: the next sanction names
+    them as its previous one), or as ``HeldSanction`` for a read that only decides who is
+    due (building a model instance per merchant of a range cost more than reading it).
+    """
 
     def scoped(queryset):
         if merchant_ids is not None:
@@ -299,45 +325,65 @@ def read_ledger(
     since = policy.points_counted_since(at)
     granted_appeal = Appeal.objects.filter(sanction=OuterRef("pk"), status=Appeal.Status.GRANTED)
     ladder_or_warning = Q(step__isnull=False) | Q(kind=SanctionKind.WARNING)
-    for sanction in (
-        scoped(Sanction.objects.filter(ladder_or_warning, policy__slug=policy.slug))
-        .annotate(overturned_on_appeal=Exists(granted_appeal))
-        .select_related("step")
+    held = scoped(Sanction.objects.filter(ladder_or_warning, policy__slug=policy.slug))
+    positions: dict[int, tuple] = {}
+    warnings: dict[int, tuple] = {}
+    for values in (
+        held.annotate(overturned_on_appeal=Exists(granted_appeal))
         .order_by("merchant_id", "id")
+        .values_list(*LEDGER_SANCTION_FIELDS, "step__threshold", "overturned_on_appeal")
     ):
-        row = rows.setdefault(sanction.merchant_id, LedgerRow(sanction.merchant_id))
-        if sanction.step_id:
-            row.latest_ladder_id = max(row.latest_ladder_id, sanction.pk)
-        if sanction.starts_at < since:
+        pk, merchant_id, _, step_id, kind, status, starts_at, _, threshold, overturned_on_appeal = values
+        row = rows.get(merchant_id) or rows.setdefault(merchant_id, LedgerRow(merchant_id))
+        if step_id:
+            row.latest_ladder_id = max(row.latest_ladder_id, pk)
+        if starts_at < since:
             continue
-        if sanction.step_id and sanction.overturned_on_appeal:
+        if step_id and overturned_on_appeal:
             # Overturned on an appeal against the sanction itself: the points it rested on stay,
             # and so does the merchant's place on the ladder (the same points do not issue it again).
-            row.overturned_threshold = max(row.overturned_threshold, sanction.step.threshold)
-        if sanction.status not in STANDING:
+            row.overturned_threshold = max(row.overturned_threshold, threshold)
+        if status not in STANDING:
             continue
-        if sanction.step_id and (
-            row.position is None
-            or (sanction.step.threshold, sanction.pk) > (row.position.step.threshold, row.position.pk)
-        ):
-            row.position = sanction
-        if sanction.kind == SanctionKind.WARNING:
-            row.warning = sanction
+        position = positions.get(merchant_id)
+        if step_id and (position is None or (threshold, pk) > (position[8], position[0])):
+            positions[merchant_id] = values
+        if kind == SanctionKind.WARNING:
+            warnings[merchant_id] = values  # the newest: rows come in id order
+    if positions or warnings:
+        step_ids = {values[3] for values in (*positions.values(), *warnings.values()) if values[3]}
+        steps = EscalationStep.objects.in_bulk(step_ids) if step_ids else {}
+        instances: dict[int, Sanction | HeldSanction] = {}
+
+        def instance(values: tuple) -> Sanction | HeldSanction:
+            pk, _, _, step_id, kind, _, starts_at, compliance_deadline, *_ = values
+            if pk in instances:
+                return instances[pk]
+            if models:
+                sanction = Sanction.from_db(held.db, LEDGER_SANCTION_FIELDS, values[: len(LEDGER_SANCTION_FIELDS)])
+                if step_id:
+                    sanction.step = steps[step_id]
+            else:
+                sanction = HeldSanction(pk, kind, steps.get(step_id), starts_at, compliance_deadline)
+            instances[pk] = sanction
+            return sanction
+
+        for merchant_id, values in positions.items():
+            rows[merchant_id].position = instance(values)
+        for merchant_id, values in warnings.items():
+            rows[merchant_id].warning = instance(values)
     if rows:
-        flagged = (
-            ReviewItem.objects.filter(
-                merchant_id__in=list(rows),
-                policy__slug=policy.slug,
-                status__in=[ReviewItem.Status.OPEN, ReviewItem.Status.CLAIMED],
-                listing__status=Listing.Status.LIVE,
-            )
-            .order_by()
-            .values("merchant_id")
-            .annotate(since=Min("created_at"))
-            .values_list("merchant_id", "since")
+        flagged = ReviewItem.objects.filter(
+            policy__slug=policy.slug,
+            status__in=[ReviewItem.Status.OPEN, ReviewItem.Status.CLAIMED],
+            listing__status=Listing.Status.LIVE,
         )
-        for merchant_id, flagged_since in flagged:
-            rows[merchant_id].flagged_since = flagged_since
+        # A range is read by its bounds: a list of thousands of ids costs more to send than the few extra rows.
+        flagged = scoped(flagged) if merchant_ids is None else flagged.filter(merchant_id__in=list(rows))
+        earliest = flagged.order_by().values("merchant_id").annotate(since=Min("created_at"))
+        for merchant_id, flagged_since in earliest.values_list("merchant_id", "since"):
+            if merchant_id in rows:
+                rows[merchant_id].flagged_since = flagged_since
     return rows
 
 
@@ -417,6 +463,20 @@ def _new_sanction(due: Due, *, policy: Policy, at: datetime, actor: Actor) -> Sa
     )
 
 
+SANCTION_KIND_LABELS = dict(SanctionKind.choices)
+VIOLATION_KINDS = dict(Violation.Kind.choices)
+
+
+def _kind_label(kind: str) -> str:
+    """What ``get_kind_display()`` gives, without rebuilding the (lazy) choices on every call."""
+    return force_str(SANCTION_KIND_LABELS.get(kind, kind), strings_only=True)
+
+
+def sanction_repr(sanction: Sanction) -> str:
+    """``str(sanction)``, for thousands of audit events: ``get_kind_display()`` rebuilds the lazy choices each call."""
+    return f"{_kind_label(sanction.kind)} of merchant #{sanction.merchant_id}"
+
+
 def _ladder_reason(due: Due, policy: Policy) -> str:
     """Why the ladder applies this step, as the merchant reads it after "On <date> "."""
     held = f"your account held {due.points} penalty points under “{policy}”"
@@ -425,9 +485,9 @@ def _ladder_reason(due: Due, policy: Policy) -> str:
     if due.noncompliance:
         return (
             f"{held}, and the deadline to comply with the previous measure had passed while listings the policy "
-            f"bans remained or were re-listed: the ladder moves one step up, to “{due.step.get_kind_display()}”."
+            f"bans remained or were re-listed: the ladder moves one step up, to “{_kind_label(due.step.kind)}”."
         )
-    return f"{held}: the marketplace's penalty ladder applies “{due.step.get_kind_display()}” at {due.step.threshold}."
+    return f"{held}: the marketplace's penalty ladder applies “{_kind_label(due.step.kind)}” at {due.step.threshold}."
 
 
 def _delist_all(sanctions: list[Sanction], *, policy: Policy, at: datetime) -> dict[int, int]:
@@ -455,74 +515,124 @@ def _delist_all(sanctions: list[Sanction], *, policy: Policy, at: datetime) -> d
     return counts
 
 
+@dataclass(slots=True)
+class CountedViolation:
+    """A violation whose points count, as a sanction cites it (its notice lists them): read as values.
+
+    Reads like the model where the notices and the statement of reasons look (``get_kind_display``,
+    ``clause``, ``evidence``): building thousands of ``Violation`` instances per range cost more
+    than reading them.
+    """
+
+    pk: int
+    merchant_id: int
+    listing_id: int | None
+    kind: str
+    points: int
+    decided_at: datetime
+    clause_id: int | None
+    clause: PolicyClause | None
+    automated_detection: bool
+    evidence: dict
+
+    def get_kind_display(self) -> str:
+        return force_str(VIOLATION_KINDS.get(self.kind, self.kind), strings_only=True)
+
+
+def counted_violations_by_merchant(
+    *, policy: Policy, at: datetime, merchant_ids: list[int]
+) -> dict[int, list[CountedViolation]]:
+    """The violations still counting of each merchant, oldest first: two queries (with their clauses)."""
+    rows = list(
+        counted_violations(policy=policy, at=at)
+        .filter(merchant_id__in=merchant_ids)
+        .order_by("merchant_id", "decided_at", "id")
+        .values_list(
+            "pk", "merchant_id", "listing_id", "kind", "points", "decided_at", "clause_id", "automated_detection",
+            "evidence",
+        )
+    )  # fmt: skip
+    # One object per clause, shared by every violation citing it (their notices then share it too).
+    prefetch_related_objects([policy], "clauses")
+    clauses = {clause.pk: clause for clause in policy.clauses.all()}
+    missing = {row[6] for row in rows if row[6] and row[6] not in clauses}  # clauses of an earlier version
+    if missing:
+        clauses |= PolicyClause.objects.in_bulk(missing)
+    violations: dict[int, list[CountedViolation]] = defaultdict(list)
+    for pk, merchant_id, listing_id, kind, points, decided_at, clause_id, automated, evidence in rows:
+        violations[merchant_id].append(
+            CountedViolation(
+                pk, merchant_id, listing_id, kind, points, decided_at, clause_id, clauses.get(clause_id), automated,
+                evidence,
+            )
+        )  # fmt: skip
+    return violations
+
+
 def write_sanctions(
     dues: list[Due], *, policy: Policy, ladder: list[EscalationStep], at: datetime, actor: Actor
 ) -> list[Sanction]:
     """Issue the due sanctions with their effects, audit events and notices. Inside the caller's transaction.
 
     A fixed number of statements for any number of merchants: one INSERT of sanctions
-    (a cause already issued is skipped), one of their violation links, the freezes'
-    delistings, one INSERT of audit events, the notices in batches, the new statuses.
+    (a cause already issued is skipped by its unique index, and not returned), one read
+    of their violations, one INSERT of the links, the freezes' delistings, one INSERT of
+    audit events, the notices in batches, the new statuses.
     """
     if not dues:
         return []
-    causes = [due.cause for due in dues]
-    issued_before = set(Sanction.objects.filter(cause__in=causes).values_list("cause", flat=True))
-    Sanction.objects.bulk_create(
-        [_new_sanction(due, policy=policy, at=at, actor=actor) for due in dues if due.cause not in issued_before],
-        ignore_conflicts=True,
+    drafts = {due.cause: _new_sanction(due, policy=policy, at=at, actor=actor) for due in dues}
+    inserted = insert_rows(
+        Sanction,
+        [_sanction_row(sanction) for sanction in drafts.values()],
+        returning=("id", "cause"),
+        skip_existing="cause",
     )
-    created = list(
-        Sanction.objects.filter(cause__in=causes, starts_at=at)
-        .exclude(cause__in=issued_before)
-        .select_related("step", "previous")
-    )
-    if not created:
+    if not inserted:
         return []
-    for sanction in created:
-        sanction.policy = policy  # the notices read it: not one query per sanction
+    created = []
+    for pk, cause in inserted:
+        sanction = drafts[cause]
+        sanction.pk, sanction._state.adding, sanction._state.db = pk, False, Sanction.objects.db  # as bulk_create
+        created.append(sanction)
     merchant_ids = [sanction.merchant_id for sanction in created]
-    violations: dict[int, list[Violation]] = defaultdict(list)
-    for violation in (
-        counted_violations(policy=policy, at=at)
-        .filter(merchant_id__in=merchant_ids)
-        .select_related("clause")
-        .order_by("merchant_id", "decided_at", "id")
-    ):
-        violations[violation.merchant_id].append(violation)
-    Link = Sanction.violations.through
-    Link.objects.bulk_create(
-        [Link(sanction_id=s.pk, violation_id=v.pk) for s in created for v in violations[s.merchant_id]],
-        ignore_conflicts=True,
+    violations = counted_violations_by_merchant(policy=policy, at=at, merchant_ids=merchant_ids)
+    insert_rows(
+        Sanction.violations.through,
+        [{"sanction_id": s.pk, "violation_id": v.pk} for s in created for v in violations[s.merchant_id]],
     )
     delisted = _delist_all(created, policy=policy, at=at)
     sanction_type = ContentType.objects.get_for_model(Sanction)
-    AuditEvent.objects.bulk_create(
-        AuditEvent(
-            occurred_at=at,
-            actor=actor_user(actor),
-            actor_name=actor_label(actor),
-            verb=AuditVerb.SANCTION_ISSUED,
-            target_type=sanction_type,
-            target_id=sanction.pk,
-            target_repr=str(sanction)[:200],
-            merchant_id=sanction.merchant_id,
-            policy=policy,
-            after=_json(
-                {
-                    "kind": sanction.kind,
-                    "step": sanction.step.threshold if sanction.step else None,
-                    "points": sanction.points,
-                    "ends_at": sanction.ends_at,
-                    "compliance_deadline": sanction.compliance_deadline,
-                    "previous": sanction.previous_id,
-                    "violations": [v.pk for v in violations[sanction.merchant_id]],
-                    "listings_delisted": delisted.get(sanction.merchant_id, 0),
-                }
-            ),
-            reason=sanction.reason,
-        )
-        for sanction in created
+    user = actor_user(actor)
+    insert_rows(
+        AuditEvent,
+        [
+            {
+                "occurred_at": at,
+                "actor_id": user.pk if user else None,
+                "actor_name": actor_label(actor),
+                "verb": AuditVerb.SANCTION_ISSUED,
+                "target_type_id": sanction_type.pk,
+                "target_id": sanction.pk,
+                "target_repr": sanction_repr(sanction)[:200],
+                "merchant_id": sanction.merchant_id,
+                "policy_id": policy.pk,
+                "after": _json(
+                    {
+                        "kind": sanction.kind,
+                        "step": sanction.step.threshold if sanction.step else None,
+                        "points": sanction.points,
+                        "ends_at": sanction.ends_at,
+                        "compliance_deadline": sanction.compliance_deadline,
+                        "previous": sanction.previous_id,
+                        "violations": [v.pk for v in violations[sanction.merchant_id]],
+                        "listings_delisted": delisted.get(sanction.merchant_id, 0),
+                    }
+                ),
+                "reason": sanction.reason,
+            }
+            for sanction in created
+        ],
     )
     create_notices(
         sanction_notice(
@@ -536,6 +646,10 @@ def write_sanctions(
     )
     recompute_enforcement_status(merchant_ids, actor=actor, reason="A sanction started.")
     return created
+
+
+def _sanction_row(sanction: Sanction) -> dict:
+    return {field.attname: getattr(sanction, field.attname) for field in Sanction._meta.concrete_fields}
 
 
 # --- The sweep ----------------------------------------------------------------------------
@@ -561,15 +675,35 @@ def ladder_of(policy: Policy) -> list[EscalationStep]:
 def escalation_chunks(
     *, policy: Policy, at: datetime, chunk_size: int = ESCALATION_CHUNK_SIZE
 ) -> list[tuple[int, int]]:
-    """Inclusive merchant-id ranges of ``chunk_size`` merchants holding points or sanctions under the policy."""
+    """Inclusive merchant-id ranges of ``chunk_size`` merchants holding points or sanctions under the policy.
+
+    One query: the database numbers the merchants and sends back only where ranges start
+    and end, not every id (the plan runs before any range can start).
+    """
     with_points = counted_violations(policy=policy, at=at).order_by().values_list("merchant_id", flat=True)
     with_sanctions = (
         Sanction.objects.filter(policy__slug=policy.slug, status__in=STANDING)
         .order_by()
         .values_list("merchant_id", flat=True)
     )
-    ids = sorted(set(with_points.distinct()) | set(with_sanctions.distinct()))
-    return [(ids[i], ids[min(i + chunk_size, len(ids)) - 1]) for i in range(0, len(ids), chunk_size)]
+    points_sql, points_params = with_points.query.sql_with_params()
+    sanctions_sql, sanctions_params = with_sanctions.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT merchant_id, position, total FROM (
+                SELECT merchant_id, ROW_NUMBER() OVER (ORDER BY merchant_id) AS position, COUNT(*) OVER () AS total
+                FROM ({points_sql} UNION {sanctions_sql}) AS merchants
+            ) AS numbered
+            WHERE (position - 1) %% %s = 0 OR position %% %s = 0 OR position = total
+            ORDER BY merchant_id
+            """,
+            [*points_params, *sanctions_params, chunk_size, chunk_size],
+        )
+        bounds = cursor.fetchall()
+    firsts = [merchant_id for merchant_id, position, _ in bounds if (position - 1) % chunk_size == 0]
+    lasts = [merchant_id for merchant_id, position, total in bounds if position % chunk_size == 0 or position == total]
+    return list(zip(firsts, lasts, strict=True))
 
 
 def escalate_range(
@@ -590,7 +724,7 @@ def _escalate(*, policy: Policy, at: datetime, actor: Actor, id_range=None, merc
     if not ladder:
         return 0
     # First a read without locks: in most ranges nobody is due, and nothing is locked.
-    rows = read_ledger(policy=policy, merchant_ids=merchant_ids, id_range=id_range, at=at)
+    rows = read_ledger(policy=policy, merchant_ids=merchant_ids, id_range=id_range, at=at, models=False)
     due_ids = [row.merchant_id for row in rows.values() if decide(row, policy=policy, ladder=ladder, at=at)]
     if not due_ids:
         return 0
@@ -633,6 +767,7 @@ def expire_sanctions(
             expired += len(batch)
 
 
+@translation.override(settings.LANGUAGE_CODE)  # stored text (audit names, reasons) stays in English
 def _record_endings(sanctions: list[Sanction], *, verb: AuditVerb, actor: Actor, reason: str, at: datetime) -> None:
     sanction_type = ContentType.objects.get_for_model(Sanction)
     AuditEvent.objects.bulk_create(
@@ -720,6 +855,16 @@ def issue_manual_sanction(
         errors["policy"] = "Sanctions apply only under a policy in effect."
     if errors:
         raise ValidationError(errors)
+    # What is stored (the statement's facts, audit names) is written in English, whatever the
+    # language of the senior moderator's page; the notice itself is in the merchant's.
+    with translation.override(settings.LANGUAGE_CODE):
+        return _issue_manual_sanction(
+            actor=actor, merchant=merchant, policy=policy, kind=kind, reason=reason, duration_days=duration_days
+        )
+
+
+def _issue_manual_sanction(*, actor, merchant, policy, kind, reason, duration_days) -> Sanction:
+    temporary = kind in {SanctionKind.LISTING_RESTRICTION, SanctionKind.STORE_BLOCK, SanctionKind.ACCOUNT_FREEZE}
     merchant = Merchant.objects.select_for_update().get(pk=merchant.pk)
     now = timezone.now()
     if kind in SUSPENSION_KINDS:

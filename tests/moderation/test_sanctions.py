@@ -10,6 +10,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
+from django.utils import translation
 
 from moderation import tasks
 from moderation.models import AuditEvent, AuditVerb, Notice, Sanction, Violation
@@ -943,6 +944,31 @@ def test_a_second_sweep_issues_nothing_and_writes_nothing(after_grace, announced
     assert events(AuditVerb.SANCTION_ISSUED).count() == 1
 
 
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 5, 6])
+def test_the_ranges_hold_every_merchant_with_points_or_a_standing_sanction_once(
+    after_grace, announced_policy, marketplace, system, violate, chunk_size
+):
+    merchants = [
+        catalog.register_merchant(
+            actor=system,
+            marketplace=marketplace,
+            store_name=f"Store {n}",
+            company_name=f"Store {n} Co., Ltd.",
+            country="CN",
+            contact_email=f"store{n}@example.com",
+        )
+        for n in range(6)
+    ]
+    violate(merchants[0], 8)
+    assert run_escalation()["issued"] == 1
+    after_grace.by(timedelta(days=366))  # its points lapse, its warning stands
+    for merchant in merchants[1:5]:  # and the last one holds neither
+        violate(merchant, 4)
+    held = sorted(merchant.pk for merchant in merchants[:5])
+    expected = [(held[i], held[min(i + chunk_size, len(held)) - 1]) for i in range(0, len(held), chunk_size)]
+    assert escalation_chunks(policy=announced_policy, at=after_grace.now(), chunk_size=chunk_size) == expected
+
+
 def test_escalating_the_same_range_twice_issues_once(after_grace, announced_policy, merchant_b, merchant_d, violate):
     violate(merchant_b, 8)
     violate(merchant_d, 4)  # not due
@@ -1269,3 +1295,20 @@ def test_a_chinese_speaking_merchant_gets_the_sanction_in_chinese(after_grace, a
         f"正式警告：依据《{POLICY_TITLE}》，您在 Alibaba.com 的店铺可能受到限制",
     )
     assert "累计扣分已达 8 分" in warning_notice.body
+
+
+def test_what_a_sanction_stores_is_english_whatever_the_moderators_language(
+    after_grace, announced_policy, merchant_b, senior, warned
+):
+    # A senior moderator working in Chinese: the page is Chinese, the record is not.
+    with translation.override("zh-hans"):
+        block = manual(senior, merchant_b, announced_policy, "store_block", 7)
+        lift_sanction(actor=senior, sanction=block, reason="Lifted after the merchant's call.")
+    facts = Notice.objects.get(dedupe_key=f"sanction:{block.pk}").transparency["decision_facts"]
+    assert "applied “Store blocked”" in facts or "applied “store blocked”" in facts.lower()
+    events = AuditEvent.objects.filter(
+        target_id=block.pk, verb__in=[AuditVerb.SANCTION_ISSUED, AuditVerb.SANCTION_LIFTED]
+    )
+    assert all(event.target_repr.isascii() for event in events), [e.target_repr for e in events]
+    status_reasons = AuditEvent.objects.filter(verb=AuditVerb.ENFORCEMENT_STATUS_CHANGED, merchant=merchant_b)
+    assert all(event.reason.isascii() for event in status_reasons)
