@@ -274,6 +274,12 @@ def record_scan_chunk_failure(*, chunk_id: int, error: BaseException, give_up: b
 @transaction.atomic
 def resume_policy_scan(*, actor: Actor, scan: PolicyScan) -> PolicyScan:
     """Run a failed scan's remaining chunks; done chunks stay done."""
+    # One running scan per policy (a constraint): say so rather than fail on it.
+    running = PolicyScan.objects.filter(policy_id=scan.policy_id, status=PolicyScan.Status.RUNNING)
+    if running.exclude(pk=scan.pk).exists():
+        raise ValidationError(
+            _("Another scan of this policy is running; scan #%(id)s can be retried when it ends.") % {"id": scan.pk}
+        )
     if not PolicyScan.objects.filter(pk=scan.pk, status=PolicyScan.Status.FAILED).update(
         status=PolicyScan.Status.RUNNING, error="", finished_at=None, last_progress_at=timezone.now()
     ):

@@ -248,6 +248,19 @@ def test_only_a_failed_scan_resumes(policy_admin, announced_policy, catalog_to_s
         scanning.resume_policy_scan(actor=policy_admin, scan=scan)
 
 
+def test_a_failed_scan_waits_while_another_scan_of_its_policy_runs(
+    policy_admin, announced_policy, catalog_to_scan, small_scan_chunks
+):
+    failed = scanning.start_policy_scan(policy=announced_policy)
+    PolicyScan.objects.filter(pk=failed.pk).update(status=PolicyScan.Status.FAILED, error="worker lost")
+    scanning.start_policy_scan(policy=announced_policy)  # a new one runs meanwhile
+    events = AuditEvent.objects.count()
+    with pytest.raises(ValidationError, match="Another scan of this policy is running"):
+        scanning.resume_policy_scan(actor=policy_admin, scan=failed)
+    failed.refresh_from_db()
+    assert failed.status == PolicyScan.Status.FAILED and AuditEvent.objects.count() == events
+
+
 # --- dismissed listings --------------------------------------------------------------------
 
 
