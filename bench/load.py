@@ -109,6 +109,12 @@ os.environ.update(SERVER_ENV)
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
 
 from bench._common import ROOT, print_result, settle_database, throwaway_database  # noqa: E402
+from bench._generate import (  # noqa: E402
+    DECIDED_AT,
+    completed_removal,
+    insert_sellers,
+    insert_violations_sanctions_and_appeals,
+)
 
 DECISIONS_PATH = "/api/v1/decisions/"
 APPEALS_PATH = "/api/v1/appeals/"
@@ -126,7 +132,6 @@ MINING_TITLES = [
     "6 GPU mining rig frame for Ethereum",
 ]
 # A decision's time, from its rank: within the last 10 to 150 days (inside the 180-day appeal window).
-DECIDED_AT = "now() - interval '10 days' - make_interval(secs => ({n} * 7919) %% (140 * 86400))"
 # Per token holder: 40 to 80 decisions; the other merchants 1 to 5.
 FEWEST, MOST = 40, 80
 
@@ -165,7 +170,6 @@ def generate(*, all_merchants: int, holders: int, moderators: int, review_items:
     from rest_framework.authtoken.models import Token
 
     from moderation.demo import REFERENCE_LADDER, REFERENCE_POINTS
-    from moderation.models import CategoryRemoval
     from moderation.services.audit import SystemActor
     from moderation.services.policies import ClauseText, announce_policy, create_policy, put_due_policies_in_effect
     from moderation.services.sanctions import set_penalty_rules
@@ -201,15 +205,6 @@ def generate(*, all_merchants: int, holders: int, moderators: int, review_items:
     moderator_group = Group.objects.get(name="moderator")
     with connection.cursor() as cursor:
         cursor.execute("SELECT setseed(0.2021)")
-        cursor.execute(
-            """
-            INSERT INTO auth_user (password, last_login, is_superuser, username, first_name, last_name, email,
-                                   is_staff, is_active, date_joined)
-            SELECT '!', NULL, false, 'seller' || n, '', '', 'seller' || n || '@example.com', false, true, now()
-            FROM generate_series(1, %s) AS n
-            """,
-            [all_merchants],
-        )
         # The moderators of the load, and the one who took the old decisions (never loaded).
         cursor.execute(
             """
@@ -233,41 +228,10 @@ def generate(*, all_merchants: int, holders: int, moderators: int, review_items:
             "SELECT id FROM auth_user WHERE username LIKE %s AND username <> 'moderator0' ORDER BY id", ["moderator%"]
         )
         moderator_ids = [row[0] for row in cursor.fetchall()]
-        cursor.execute(
-            """
-            INSERT INTO sellers_merchant (marketplace_id, store_name, company_name, country, contact_email,
-                                          language, user_id, enforcement_status, payouts_held, created_at)
-            SELECT %s, 'Store ' || n, 'Company ' || n || ' Ltd.', 'CN', 'seller' || n || '@example.com',
-                   CASE WHEN n %% 3 = 0 THEN 'en' ELSE 'zh-hans' END, u.id, 'active', false, now()
-            FROM generate_series(1, %s) AS n JOIN auth_user AS u ON u.username = 'seller' || n
-            ORDER BY n
-            """,
-            [marketplace.pk, all_merchants],
-        )
-        cursor.execute("SELECT min(id), max(id) FROM sellers_merchant")
-        first, last = cursor.fetchone()
-        assert last - first + 1 == all_merchants, "merchant ids are not contiguous"
+        first = insert_sellers(cursor, marketplace_id=marketplace.pk, merchants=all_merchants)
         plan = plan_decisions(first, all_merchants, holders)
-        removal = CategoryRemoval.objects.create(
-            policy=policy,
-            clause=clause,
-            scope_category_ids=[banned.pk],
-            scheduled_for=now - timedelta(days=150),
-            status=CategoryRemoval.Status.COMPLETED,
-            dry_run={"listings": len(plan["delist"]), "merchants": len(set(plan["delist"]))},
-            listings_total=len(plan["delist"]),
-            listings_done=len(plan["delist"]),
-            chunks_total=1,
-            chunks_done=1,
-            merchants_notified=len(set(plan["delist"])),
-            started_at=now - timedelta(days=150),
-            finished_at=now - timedelta(days=150),
-            last_progress_at=now - timedelta(days=150),
-        )
-        removal.categories.add(banned)
-        cursor.execute(
-            "UPDATE sellers_category SET status = 'retired', retired_at = %s, retired_by_removal_id = %s WHERE id = %s",
-            [now - timedelta(days=150), removal.pk, banned.pk],
+        removal = completed_removal(
+            cursor, policy=policy, clause=clause, banned=banned, delisted_merchants=plan["delist"], now=now
         )
         # Per merchant five ordinary live listings; the suspect live listings the review items
         # are about; the delisted listings of the plan; in random order.
@@ -319,84 +283,8 @@ def generate(*, all_merchants: int, holders: int, moderators: int, review_items:
             """,
             {"policy": policy.pk, "marketplace": marketplace.pk, "banned": banned.pk},
         )
-        cursor.execute(
-            f"""
-            INSERT INTO moderation_violation (merchant_id, listing_id, policy_id, clause_id, review_item_id, kind,
-                                              decided_by_id, decided_by_name, decided_at, automated_detection,
-                                              automated_decision, points, points_capped, counts_toward_sanctions,
-                                              status, overturned_at, evidence, reason)
-            SELECT v.merchant_id, NULL, %(policy)s, %(clause)s, NULL,
-                   (ARRAY['prohibited_listing', 'keyword_evasion', 'category_evasion', 'relist_attempt'])[1 + v.n %% 4],
-                   CASE WHEN v.n %% 4 = 3 THEN NULL ELSE %(moderator)s END,
-                   CASE WHEN v.n %% 4 = 3 THEN 'task:relist-check' ELSE 'moderator0' END,
-                   {DECIDED_AT.format(n="v.n")}, v.n %% 4 = 3, v.n %% 4 = 3,
-                   CASE WHEN v.n %% 2 = 0 THEN 4 ELSE 0 END, v.n %% 4 = 0, v.n %% 2 = 0,
-                   CASE WHEN v.n %% 10 = 0 THEN 'overturned' ELSE 'active' END,
-                   CASE WHEN v.n %% 10 = 0 THEN now() - interval '5 days' END,
-                   jsonb_build_object('title', 'Antminer S19 Pro 110TH/s Bitcoin miner #' || v.n,
-                                      'matched', jsonb_build_array('antminer')),
-                   'Mining hardware is prohibited.'
-            FROM unnest(%(violate)s::bigint[]) WITH ORDINALITY AS v(merchant_id, n)
-            ORDER BY random()
-            """,
-            {"policy": policy.pk, "clause": clause.pk, "moderator": old_decider, "violate": plan["violate"]},
-        )
-        cursor.execute(
-            f"""
-            INSERT INTO moderation_sanction (merchant_id, policy_id, step_id, kind, status, starts_at, ends_at,
-                                             compliance_deadline, ended_at, points, delists_all, previous_id, cause,
-                                             issued_by_id, issued_by_name, automated, reason, ended_by_name, end_reason)
-            SELECT s.merchant_id, %(policy)s, NULL,
-                   (ARRAY['warning', 'listing_restriction', 'store_block'])[1 + s.n %% 3],
-                   CASE WHEN s.n %% 3 = 0 THEN 'active' ELSE 'expired' END,
-                   {DECIDED_AT.format(n="s.n")},
-                   CASE WHEN s.n %% 3 = 0 THEN NULL ELSE {DECIDED_AT.format(n="s.n")} + interval '7 days' END,
-                   NULL,
-                   CASE WHEN s.n %% 3 = 0 THEN NULL ELSE {DECIDED_AT.format(n="s.n")} + interval '7 days' END,
-                   8 + 4 * (s.n %% 3), false, NULL, 'bench:' || s.n, NULL, 'task:escalation', true,
-                   'Reached ' || (8 + 4 * (s.n %% 3)) || ' points under “Virtual currency mining machines”.',
-                   CASE WHEN s.n %% 3 = 0 THEN '' ELSE 'task:escalation' END, ''
-            FROM unnest(%(sanction)s::bigint[]) WITH ORDINALITY AS s(merchant_id, n)
-            ORDER BY random()
-            """,
-            {"policy": policy.pk, "sanction": plan["sanction"]},
-        )
-        # Each token holder: one open appeal against its newest violation, one granted against a delisting.
-        cursor.execute(
-            """
-            INSERT INTO moderation_appeal (merchant_id, kind, decision_key, policy_id, listing_id, removal_id,
-                                           violation_id, sanction_id, decided_originally_at, original_decider_id,
-                                           grounds, plan_root_cause, plan_corrections, plan_prevention, status, tier,
-                                           filed_by_id, filed_at, due_at, claimed_by_id, claimed_until,
-                                           decided_by_id, decided_at, decision_note, withdrawn_at)
-            SELECT DISTINCT ON (v.merchant_id)
-                   v.merchant_id, 'violation', 'violation-' || v.id, v.policy_id, NULL, NULL, v.id, NULL,
-                   v.decided_at, v.decided_by_id, 'This is a book about data mining, not a machine.', '', '', '',
-                   'submitted', 'moderator', m.user_id, now() - interval '1 day', now() + interval '2 days',
-                   NULL, NULL, NULL, NULL, '', NULL
-            FROM moderation_violation AS v JOIN sellers_merchant AS m ON m.id = v.merchant_id
-            WHERE v.merchant_id = ANY(%(holders)s) AND v.status = 'active'
-            ORDER BY v.merchant_id, v.decided_at DESC
-            """,
-            {"holders": plan["holders"]},
-        )
-        cursor.execute(
-            """
-            INSERT INTO moderation_appeal (merchant_id, kind, decision_key, policy_id, listing_id, removal_id,
-                                           violation_id, sanction_id, decided_originally_at, original_decider_id,
-                                           grounds, plan_root_cause, plan_corrections, plan_prevention, status, tier,
-                                           filed_by_id, filed_at, due_at, claimed_by_id, claimed_until,
-                                           decided_by_id, decided_at, decision_note, withdrawn_at)
-            SELECT DISTINCT ON (l.merchant_id)
-                   l.merchant_id, 'delisting', 'delisting-' || l.id, %(policy)s, l.id, l.delisted_by_removal_id,
-                   NULL, NULL, l.delisted_at, NULL, 'A GPU rig frame, not a miner.', '', '', '',
-                   'granted', 'moderator', m.user_id, now() - interval '4 days', now() - interval '1 day',
-                   NULL, NULL, %(moderator)s, now() - interval '2 days', 'Granted: not a mining machine.', NULL
-            FROM sellers_listing AS l JOIN sellers_merchant AS m ON m.id = l.merchant_id
-            WHERE l.merchant_id = ANY(%(holders)s) AND l.status = 'delisted' AND l.delisted_by_removal_id IS NOT NULL
-            ORDER BY l.merchant_id, l.delisted_at
-            """,
-            {"holders": plan["holders"], "policy": policy.pk, "moderator": old_decider},
+        insert_violations_sanctions_and_appeals(
+            cursor, policy=policy, clause=clause, moderator=old_decider, moderator_name="moderator0", plan=plan
         )
         cursor.execute("SELECT m.id, m.user_id FROM sellers_merchant AS m WHERE m.id = ANY(%s)", [plan["holders"]])
         users = dict(cursor.fetchall())
