@@ -7,8 +7,10 @@ apply here too); enforcement fields are read-only because only sanctions write t
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator, ProhibitNullCharactersValidator
+from django.forms.fields import InvalidJSONInput
 
-from sellers import services
+from sellers import limits, services
 from sellers.models import Category, Listing, Marketplace, Merchant
 
 
@@ -84,10 +86,45 @@ class MerchantAdmin(admin.ModelAdmin):
         obj.pk = created.pk
 
 
+class ListingAttributesFormField(forms.JSONField):
+    """Django's JSON form field, held to ``sellers.limits`` before the model's own check writes the value
+    out as JSON (recursively), and refusing what ``json.loads`` cannot read with the field's message
+    instead of a server error: JSON nested past the recursion limit, an integer of 4,300 digits."""
+
+    default_validators = [limits.validate_attributes]
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except (RecursionError, ValueError):  # a JSONDecodeError is a ValidationError by now
+            raise ValidationError(self.error_messages["invalid"], code="invalid", params={"value": ""}) from None
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except (RecursionError, ValueError):
+            return InvalidJSONInput(data)
+
+
 class ListingAdminForm(forms.ModelForm):
     class Meta:
         model = Listing
         fields = ["merchant", "category", "title", "description", "attributes", "price", "currency"]
+        field_classes = {"attributes": ListingAttributesFormField}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The model's validators say what is wrong with a text, in the words of the services: the form
+        # field's own checks would speak first (of the title column's 300 characters, kept for titles
+        # stored before the limit of 200, and of NUL without saying where). A view-only form has no fields.
+        for name, limit in (("title", limits.TITLE_MAX_LENGTH), ("description", limits.DESCRIPTION_MAX_LENGTH)):
+            if field := self.fields.get(name):
+                field.validators = [
+                    check
+                    for check in field.validators
+                    if not isinstance(check, MaxLengthValidator | ProhibitNullCharactersValidator)
+                ]
+                field.widget.attrs["maxlength"] = str(limit)
 
     def clean_category(self):
         category = self.cleaned_data["category"]

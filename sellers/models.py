@@ -17,6 +17,8 @@ from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from sellers.limits import validate_attributes, validate_description, validate_title
+
 
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
@@ -185,9 +187,11 @@ class Listing(models.Model):
 
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="listings")
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="listings")
-    title = models.CharField(max_length=300)
-    description = models.TextField(blank=True)
-    attributes = models.JSONField(default=dict, blank=True)
+    # The limits on what a merchant sends are in ``sellers.limits``; the title column is wider than its
+    # limit because titles stored before it keep their length.
+    title = models.CharField(max_length=300, validators=[validate_title])
+    description = models.TextField(blank=True, validators=[validate_description])
+    attributes = models.JSONField(default=dict, blank=True, validators=[validate_attributes])
     price = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
     currency = models.CharField(max_length=3, default="USD")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.LIVE)

@@ -18,9 +18,11 @@ from django.utils.translation import gettext as _
 
 from moderation.models import AuditVerb
 from moderation.services.audit import Actor, record_event, snapshot
+from sellers.limits import NOT_GIVEN, validate_listing_content
 from sellers.models import Category, Listing, Marketplace, Merchant
 
 LISTING_AUDITED_FIELDS = ["title", "description", "attributes", "price", "currency", "category", "status"]
+LISTING_CONTENT_FIELDS = ["title", "description", "attributes"]
 
 
 @transaction.atomic
@@ -171,8 +173,11 @@ def create_listing(
     attributes: dict[str, Any] | None = None,
     currency: str = "USD",
 ) -> Listing:
-    """A new listing. Refused while a sanction closes the store, into a retired category, or with
-    content a policy in effect bans (that refusal is recorded as an attempt, outside this transaction)."""
+    """A new listing. Refused past the limits on its texts, while a sanction closes the store, into a
+    retired category, or with content a policy in effect bans (that refusal is recorded as an attempt,
+    outside this transaction)."""
+    # The limits first: nothing else (detection above all) reads a text the merchant may not send.
+    validate_listing_content(title=title, description=description, attributes=attributes)
     ensure_merchant_may_sell(merchant)
     # Content first: banned content is an attempt to re-list, whichever category it names.
     _refuse_banned_content(actor=actor, merchant=merchant, title=title, description=description, attributes=attributes)
@@ -222,13 +227,15 @@ def _create_listing(*, actor, merchant, category, title, price, description, att
 def edit_listing(*, actor: Actor, listing: Listing, **changes: Any) -> Listing:
     """Change a listing's content or category.
 
-    Refused while a sanction closes the store, into a retired category, and when the new
-    content is something a policy in effect bans (recorded as an attempt).
+    Refused past the limits on the texts sent, while a sanction closes the store, into a retired
+    category, and when the new content is something a policy in effect bans (recorded as an attempt).
     """
     editable = {"title", "description", "attributes", "price", "currency", "category"}
     unknown = set(changes) - editable
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), _("This field cannot be edited.")))
+    # The limits first: nothing else (detection above all) reads a text the merchant may not send.
+    validate_listing_content(**{name: changes.get(name, NOT_GIVEN) for name in LISTING_CONTENT_FIELDS})
     ensure_merchant_may_sell(listing.merchant)
     if {"title", "description", "attributes"} & set(changes):
         _refuse_banned_content(
@@ -262,7 +269,9 @@ def _edit_listing(*, actor: Actor, listing: Listing, changes: dict[str, Any]) ->
     for name, value in changes.items():
         setattr(listing, name, value)
     listing.updated_at = timezone.now()
-    listing.full_clean()
+    # Texts not sent are not judged again: a listing stored before the limits (a title of 250
+    # characters) can still have its price changed; a text sent was checked by edit_listing.
+    listing.full_clean(exclude=[name for name in LISTING_CONTENT_FIELDS if name not in changes])
     listing.save()
     _scan_after_commit(listing.pk)
     record_event(

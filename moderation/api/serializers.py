@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from django.utils.functional import cached_property
 from drf_spectacular.utils import extend_schema_field
@@ -17,6 +18,7 @@ from rest_framework.settings import api_settings
 
 from moderation.models import Appeal, Notice, Sanction
 from moderation.services.appeals import GROUNDS_MAX, GROUNDS_MIN, PLAN_MAX
+from sellers import limits
 from sellers.models import Category, Listing
 
 
@@ -182,8 +184,67 @@ class CategorySlugField(serializers.SlugRelatedField):
         return super().to_internal_value(data)
 
 
+class ListingTextField(serializers.CharField):
+    """A listing's title or description, held to ``sellers.limits`` by its validator alone.
+
+    DRF's own length, NUL and surrogate checks are dropped: each problem is said once, in the words
+    of the services and the admin. The validator is a ``MaxLengthValidator``: the schema's maxLength.
+    """
+
+    def __init__(self, *, validator: limits.ListingTextValidator, **kwargs):
+        super().__init__(max_length=validator.limit_value, **kwargs)
+        self.validators = [validator]
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": limits.ATTRIBUTES_MAX_COUNT,
+        "additionalProperties": {},
+        "example": {"colour": "black", "voltage": [110, 220], "boxed": True},
+    }
+)
+class ListingAttributesField(serializers.JSONField):
+    """A listing's attributes, checked by ``sellers.limits`` before DRF's JSONField sees them.
+
+    DRF's check writes the value out as JSON, recursively: a value nested a few hundred levels deep
+    would end in a RecursionError (a server error) instead of the field's message.
+    """
+
+    def to_internal_value(self, data):
+        if getattr(data, "is_json_string", False):  # a form post: the value is JSON text
+            try:
+                data = json.loads(data)
+            except (ValueError, RecursionError):
+                self.fail("invalid")
+        try:
+            limits.validate_attributes(data)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from None
+        return super().to_internal_value(data)
+
+
 class ListingSerializer(serializers.ModelSerializer):
     category = CategorySlugField(slug_field="slug", queryset=Category.objects.all(), help_text="The category's slug.")
+    title = ListingTextField(
+        validator=limits.validate_title,
+        help_text=f"At most {limits.TITLE_MAX_LENGTH} characters; no control characters but tab and line breaks.",
+    )
+    description = ListingTextField(
+        validator=limits.validate_description,
+        required=False,
+        allow_blank=True,
+        style={"base_template": "textarea.html"},
+        help_text=f"At most {limits.DESCRIPTION_MAX_LENGTH} characters; no control characters but tab and line breaks.",
+    )
+    attributes = ListingAttributesField(
+        required=False,
+        help_text=f"An object of at most {limits.ATTRIBUTES_MAX_COUNT} names (each at most "
+        f"{limits.ATTRIBUTE_NAME_MAX_LENGTH} characters) to values: text of at most "
+        f"{limits.ATTRIBUTE_VALUE_MAX_LENGTH} characters, a number, true or false, null, or a list of at most "
+        f"{limits.ATTRIBUTE_LIST_MAX_ITEMS} of those; at most {limits.ATTRIBUTES_MAX_JSON_LENGTH} characters in all, "
+        "written as JSON.",
+    )
     visible = serializers.SerializerMethodField(
         help_text="Whether buyers see it: live, the store not restricted, the category open."
     )
@@ -214,13 +275,6 @@ class ListingSerializer(serializers.ModelSerializer):
 
     def get_visible(self, listing: Listing) -> bool:
         return listing.is_visible
-
-    def validate_attributes(self, value):
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("Attributes are an object of names to values.")
-        if "\\u0000" in json.dumps(value):
-            raise serializers.ValidationError("Null characters are not allowed.")
-        return value
 
 
 class AppealSerializer(serializers.ModelSerializer):
