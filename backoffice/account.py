@@ -120,9 +120,7 @@ def two_factor_verify(request):
         if verified is not None:
             otp_login(request, verified)
             return redirect(next_url or "backoffice:home")
-        user_login_failed.send(
-            sender=__name__, credentials={"username": request.user.get_username()}, request=request
-        )
+        user_login_failed.send(sender=__name__, credentials={"username": request.user.get_username()}, request=request)
         form.add_error("token", _("That code is not right, or too many were tried: wait a moment and try again."))
     return render(request, "registration/two_factor_verify.html", {"form": form, "next": next_url})
 

@@ -136,6 +136,7 @@ CATEGORY_TREE: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
         ),
     ),
     ("Software", "software", ()),
+    ("Digital Goods", "digital-goods", (("Gift Cards & Vouchers", "gift-cards"),)),
     (
         "Books",
         "books",
@@ -197,6 +198,7 @@ class Family:
     titles_zh: tuple[str, ...] = ("{zh} {spec} {variant}", "【{variant}】{zh} {spec}")
     descriptions_en: tuple[str, ...] = ("{name} ({spec}). {details}. {Variant}. {ship}",)
     descriptions_zh: tuple[str, ...] = ("{zh}（{spec}）。{details}。{variant}。{ship_zh}",)
+    clause: int | None = None  # the reference policy's clause a banned family breaks
 
 
 # The tables below are data, one row per line where it fits: formatted by hand so a row
@@ -299,12 +301,13 @@ MINER_ACCESSORIES = (
 )
 
 BANNED_FAMILIES = (
-    Family("asic-miner", Kind.BANNED, "blockchain-miners", 8, ASIC_MINERS, MINER_VARIANTS, **MINER_TEXTS),
+    Family("asic-miner", Kind.BANNED, "blockchain-miners", 8, ASIC_MINERS, MINER_VARIANTS, **MINER_TEXTS, clause=1),
     Family(
         "miner-accessory", Kind.BANNED, "blockchain-miner-accessories", 4, MINER_ACCESSORIES,
         (("in stock", "现货"), ("wholesale", "批发"), ("brand new", "全新"), ("fast shipping", "快速发货")),
         descriptions_en=("{name} ({spec}) for crypto mining farms. {details}. {Variant}. {ship}",),
         descriptions_zh=("{zh}（{spec}），矿场挖矿专用。{details}。{variant}。{ship_zh}",),
+        clause=1,
     ),
 )
 
@@ -323,6 +326,7 @@ BANNED_ELSEWHERE_FAMILIES = (
             "Ideal for blockchain data centres. {Variant}. {ship}",
         ),
         descriptions_zh=("机架式算力服务器：{zh}，算力{hashrate}，{algorithm}，功耗{power}。{variant}。{ship_zh}",),
+        clause=1,
     ),
     Family(
         "gpu-rig-as-graphics-card", Kind.BANNED_ELSEWHERE, "graphics-cards", 0.6,
@@ -337,6 +341,7 @@ BANNED_ELSEWHERE_FAMILIES = (
                     {"memory": "6 GB", "hashrate": "26 MH/s"}),
         ),
         (("ETH mining ready", "以太坊挖矿即插即用"), ("tested", "已测试"), ("in stock", "现货")),
+        clause=1,
     ),
     Family(
         "mining-psu-as-power-supply", Kind.BANNED_ELSEWHERE, "power-supplies", 0.4,
@@ -348,6 +353,7 @@ BANNED_ELSEWHERE_FAMILIES = (
                     "1800W", 69, {"power": "1800 W", "output": "12 V"}),
         ),
         (("in stock", "现货"), ("wholesale", "批发")),
+        clause=1,
     ),
     Family(
         "mining-course", Kind.BANNED_ELSEWHERE, "online-courses", 0.6,
@@ -365,6 +371,7 @@ BANNED_ELSEWHERE_FAMILIES = (
          ("with mining profit calculator", "附挖矿收益计算表")),
         descriptions_en=("{name} ({spec}): pick a miner, join a pool, save power. {details}. {Variant}.",),
         descriptions_zh=("{zh}（{spec}）：矿机选购、矿池设置、电费优化，手把手教学。{details}。{variant}。",),
+        clause=3,
     ),
     Family(
         "mining-software", Kind.BANNED_ELSEWHERE, "software", 0.5,
@@ -379,6 +386,7 @@ BANNED_ELSEWHERE_FAMILIES = (
         ),
         (("instant download", "自动发货"), ("lifetime licence", "永久授权"),
          ("remote setup included", "远程安装")),
+        clause=2,
     ),
     Family(
         "mining-ebook", Kind.BANNED_ELSEWHERE, "computer-science", 0.3,
@@ -389,8 +397,29 @@ BANNED_ELSEWHERE_FAMILIES = (
                     "PDF, 180 pages", 9, {"format": "PDF", "pages": 180}),
         ),
         (("instant download", "自动发货"), ("2021 edition", "2021版")),
+        clause=3,
     ),
 )
+
+# Clause 4: the currencies themselves, sold as digital goods.
+COINS_FOR_SALE_FAMILY = Family(
+    "coins-for-sale", Kind.BANNED_ELSEWHERE, "gift-cards", 0.4,
+    (
+        Product("Bitcoin for sale, 0.01 BTC sent to your wallet", "比特币出售 0.01个 秒到账", "0.01 BTC", 699,
+                {"delivery": "to your wallet within 10 minutes"}),
+        Product("USDT TRC20, 1000 USDT instant release", "USDT 出售 1000个 TRC20 秒到", "1000 USDT", 1010,
+                {"network": "TRC20"}),
+        Product("Hardware wallet preloaded with 0.05 BTC", "预装0.05个比特币的硬件钱包", "0.05 BTC", 3499,
+                {"preloaded": "0.05 BTC"}),
+        Product("Ethereum gift card, redeem for 0.1 ETH", "以太坊充值卡 兑换0.1个以太坊", "0.1 ETH", 349,
+                {"value": "0.1 ETH"}),
+    ),
+    (("instant delivery", "自动发货"), ("best rate", "汇率最优"), ("bulk discount", "量大优惠")),
+    descriptions_en=("{name} ({spec}). {details}. {Variant}.",),
+    descriptions_zh=("{zh}（{spec}）。{details}。{variant}。",),
+    clause=4,
+)
+BANNED_ELSEWHERE_FAMILIES = (*BANNED_ELSEWHERE_FAMILIES, COINS_FOR_SALE_FAMILY)
 
 # Innocent products that share words with the banned ones ("mining", "miner", "矿",
 # "blockchain", graphics cards, power supplies): the rules must leave them alone.
@@ -652,6 +681,14 @@ ORDINARY_FAMILIES = (
                     {"platform": "Windows, macOS"}),
         ),
         (("instant download", "自动发货"), ("genuine key", "正版激活码")),
+    ),
+    Family(
+        "gift-card", Kind.ORDINARY, "gift-cards", 1,
+        (
+            Product("Steam wallet gift card", "Steam 充值卡", "USD 50", 52, {"region": "global"}),
+            Product("App Store & iTunes gift card", "App Store 充值卡", "USD 25", 26, {"region": "US"}),
+        ),
+        (("instant delivery", "自动发货"), ("digital code", "电子卡密")),
     ),
 )
 # fmt: on
@@ -1201,7 +1238,11 @@ def _generate_listings(
     prepared = {family.key: [_template_words(product) for product in family.products] for family in FAMILIES}
     span = int((CATALOG_SEEDED - CATALOG_OPENED).total_seconds())
     live, removed = Listing.Status.LIVE, Listing.Status.REMOVED_BY_SELLER
-    for family in rng.choices(FAMILIES, cum_weights=cum_weights, k=count):
+    # Every family at least once (when there is room), so every clause of the ban and every
+    # look-alike shows in the smallest demo; the rest in the families' proportions.
+    drawn = list(FAMILIES[:count]) + rng.choices(FAMILIES, cum_weights=cum_weights, k=max(count - len(FAMILIES), 0))
+    rng.shuffle(drawn)
+    for family in drawn:
         banned = family.kind in (Kind.BANNED, Kind.BANNED_ELSEWHERE)
         pool = traders if banned and traders and rng.random() < BANNED_FROM_MINER_TRADERS else everyone
         # Squaring skews sales towards the first stores: a few big sellers, a long tail.

@@ -142,6 +142,21 @@ def settle_database() -> None:
         print(f"  (no CHECKPOINT before timing: {error})", file=sys.stderr, flush=True)
 
 
+def rules_as_postgres_regex(rules) -> str:
+    """A policy's rules as one PostgreSQL regular expression, the baseline a scan is measured
+    against: keywords and phrases as written (normalised), expressions with RE2's word
+    boundary spelt the way PostgreSQL spells it (``\\y``; ``\\b`` is a backspace there)."""
+    import re
+
+    from moderation.detection import normalize
+
+    parts = [
+        rule.pattern.replace("\\b", "\\y") if rule.kind == "regex" else re.escape(normalize(rule.pattern))
+        for rule in rules
+    ]
+    return "|".join(f"(?:{part})" for part in parts)
+
+
 def run_on_workers(function, ids: list[int], *, workers: int) -> None:
     """Run ``function(id)`` for every id on ``workers`` processes, as Celery workers would.
 

@@ -31,7 +31,6 @@ sys.path.insert(0, str(_BENCH.parent))
 
 import argparse  # noqa: E402
 import os  # noqa: E402
-import re  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from datetime import timedelta  # noqa: E402
@@ -44,6 +43,7 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost")
 from bench._common import (  # noqa: E402
     QueryCounter,
     print_result,
+    rules_as_postgres_regex,
     run_on_workers,
     settle_database,
     throwaway_database,
@@ -272,10 +272,7 @@ def measure_scan(policy, *, workers: int) -> tuple[float, float, int, int]:
         raise SystemExit(f"scan ended {scan.status}: {scan.error}")
     # The same terms as the policy's rules, as one case-insensitive regex: the phrases as
     # they are written, the regular expressions as they are.
-    rules = policy_matcher(policy).rules
-    terms = "|".join(
-        f"(?:{rule.pattern if rule.kind == 'regex' else re.escape(rule.pattern.lower())})" for rule in rules
-    )
+    terms = rules_as_postgres_regex(policy_matcher(policy).rules)
     baseline_started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute(

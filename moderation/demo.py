@@ -29,24 +29,33 @@ BANNED_CATEGORY_SLUGS = ["blockchain-miners", "blockchain-miner-accessories"]
 # How far ahead the demo's removal runs, so a newcomer sees it scheduled, then running.
 DEMO_LEAD_TIME = timedelta(minutes=3)
 
+# The announcement's parts, one clause each: the machines and their accessories, the
+# software, the tutorials and strategies, and the currencies themselves (already banned).
 REFERENCE_CLAUSES = [
     ClauseText(
         1,
-        "Mining hardware and software",
-        "Hardware and software used to obtain virtual currencies, such as Bitcoin miners, "
-        "Litecoin miners and their dedicated accessories, are prohibited.",
+        "Mining hardware",
+        "Hardware used to obtain virtual currencies is prohibited: mining machines such as Bitcoin and "
+        "Litecoin miners, GPU mining rigs, hash boards, mining power supplies, rig frames and other "
+        "accessories made or sold for mining.",
     ),
     ClauseText(
         2,
-        "Mining tutorials and strategies",
-        "Tutorials, strategies and software for obtaining virtual currencies, such as mining "
-        "tutorials, are prohibited.",
+        "Mining software and firmware",
+        "Software used to obtain virtual currencies is prohibited: mining programs, mining operating "
+        "systems, and firmware for mining machines.",
     ),
     ClauseText(
         3,
+        "Mining tutorials and strategies",
+        "Tutorials, strategies and courses for obtaining virtual currencies, such as tutorials on "
+        "mining, are prohibited.",
+    ),
+    ClauseText(
+        4,
         "Virtual currencies",
-        "Virtual currencies themselves, such as Bitcoin, Litecoin, BeaoCoin, QuarkCoin and "
-        "Ethereum, remain prohibited.",
+        "Virtual currencies themselves, such as Bitcoin, Litecoin, BeaoCoin, QuarkCoin and Ethereum, "
+        "remain prohibited, as are wallets or cards preloaded with them.",
     ),
 ]
 

@@ -295,7 +295,17 @@ class DetectionRuleForm(forms.Form):
         choices=[("keyword", _("Keyword")), ("phrase", _("Phrase")), ("regex", _("Regular expression"))],
         label=_("Kind"),
     )
-    pattern = forms.CharField(max_length=300, label=_("Pattern"))
+    pattern = forms.CharField(max_length=1000, label=_("Pattern"))
+    label = forms.CharField(
+        max_length=120,
+        required=False,
+        label=_("Label"),
+        help_text=_(
+            "What moderators see instead of the pattern, e.g. “Hash rate with its unit”. Rules with the same "
+            "label are one signal: it counts once, at the heaviest weight. Required for a regular expression."
+        ),
+    )
+    clause = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label=_("Clause"))
     weight = forms.DecimalField(max_digits=6, decimal_places=2, min_value=Decimal("0.01"), label=_("Weight"))
     fields = forms.MultipleChoiceField(
         choices=[("title", _("Title")), ("description", _("Description")), ("attributes", _("Attributes"))],
@@ -311,9 +321,25 @@ class DetectionRuleForm(forms.Form):
     )
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label=_("Note"))
     is_active = forms.BooleanField(required=False, initial=True, label=pgettext_lazy("detection rule", "Active"))
+    is_shadow = forms.BooleanField(
+        required=False,
+        label=_("Shadow"),
+        help_text=_("Matched and counted on this page, shown to moderators as shadow, but flags and refuses nothing."),
+    )
+
+    def __init__(self, *args, policy: Policy, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.policy = policy
+        self.fields["clause"].choices = [("", "–")] + [
+            (clause.number, f"§{clause.number} {clause.title}") for clause in policy.clauses.order_by("number")
+        ]
 
     def clean_exclusions(self):
         return [line.strip() for line in self.cleaned_data["exclusions"].splitlines() if line.strip()]
+
+    def clean_clause(self):
+        number = self.cleaned_data["clause"]
+        return self.policy.clauses.get(number=number) if number is not None else None
 
 
 REMOVAL_PREVIEW_SALT = "moderation.removal-preview"

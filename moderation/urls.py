@@ -32,6 +32,7 @@ urlpatterns = [
     path("policies/<int:policy_id>/rules/new/", rules.rule_edit, name="rule-create"),
     path("policies/<int:policy_id>/rules/<int:rule_id>/", rules.rule_edit, name="rule-edit"),
     path("policies/<int:policy_id>/rules/<int:rule_id>/toggle/", rules.rule_toggle, name="rule-toggle"),
+    path("policies/<int:policy_id>/rules/<int:rule_id>/shadow/", rules.rule_shadow, name="rule-shadow"),
     path("policies/<int:policy_id>/scan/", policies.policy_scan, name="policy-scan"),
     path("scans/<int:scan_id>/", policies.scan_show, name="scan-detail"),
     path("scans/<int:scan_id>/progress/", policies.scan_progress_json, name="scan-progress"),

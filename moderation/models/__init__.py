@@ -5,7 +5,7 @@ from moderation.models.audit import ACCESS_VERBS, AppendOnlyError, AuditEvent, A
 from moderation.models.detection import DetectionRule
 from moderation.models.notices import Notice
 from moderation.models.policies import Policy, PolicyClause
-from moderation.models.queue import PolicyScan, ReviewItem, ReviewNote, ScanChunk
+from moderation.models.queue import PolicyScan, ReviewItem, ReviewItemRule, ReviewNote, ScanChunk
 from moderation.models.removals import CategoryRemoval, RemovalChunk
 from moderation.models.sanctions import SUSPENSION_KINDS, EscalationStep, PointsRule, Sanction, SanctionKind
 from moderation.models.statements import StatementBatch, StatementSubmission
@@ -27,6 +27,7 @@ __all__ = [
     "PolicyScan",
     "RemovalChunk",
     "ReviewItem",
+    "ReviewItemRule",
     "ReviewNote",
     "SUSPENSION_KINDS",
     "Sanction",

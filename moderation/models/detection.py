@@ -69,7 +69,8 @@ class DetectionRule(models.Model):
     policy = models.ForeignKey("moderation.Policy", on_delete=models.PROTECT, related_name="detection_rules")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.KEYWORD)
     pattern = models.CharField(
-        max_length=300,
+        # Room for an alternation of a few dozen names; RE2 bounds what a pattern may cost.
+        max_length=1000,
         help_text="A word, a phrase, or a regular expression run on the normalised text "
         "(lower case, half-width, no accents, single spaces).",
     )
@@ -85,8 +86,27 @@ class DetectionRule(models.Model):
         validators=[validate_exclusions],
         help_text="Phrases that cancel this rule in a field where they occur (e.g. “data mining”).",
     )
+    label = models.CharField(
+        max_length=120,
+        blank=True,
+        help_text="What moderators see for this rule (e.g. “Hash rate with its unit”); they never see the pattern. "
+        "Required for a regular expression; a keyword or phrase shows its word when left blank.",
+    )
+    clause = models.ForeignKey(
+        "moderation.PolicyClause",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="detection_rules",
+        help_text="The clause of the policy a match points to; decisions on flagged listings cite it.",
+    )
     note = models.TextField(blank=True, help_text="Why this rule and this weight, for the next admin.")
     is_active = models.BooleanField(default=True)
+    is_shadow = models.BooleanField(
+        default=False,
+        help_text="Shadow: matched and counted, shown to moderators as shadow, but it flags and refuses nothing "
+        "until switched on.",
+    )
     revision = models.PositiveIntegerField(default=1, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -110,7 +130,21 @@ class DetectionRule(models.Model):
 
     def __str__(self) -> str:
         state = "" if self.is_active else " (disabled)"
+        state += " (shadow)" if self.is_shadow and self.is_active else ""
         return f"{self.get_kind_display().lower()} “{self.pattern}” ×{self.weight}{state}"
+
+    @property
+    def display_label(self) -> str:
+        """What moderators see: the label; a keyword's or phrase's word without one; never an expression."""
+        if self.label:
+            return self.label
+        return self.pattern if self.kind != self.Kind.REGEX else gettext("expression #%(id)s") % {"id": self.pk}
+
+    @property
+    def state(self) -> str:
+        if not self.is_active:
+            return "disabled"
+        return "shadow" if self.is_shadow else "active"
 
     def clean(self) -> None:
         super().clean()
@@ -119,6 +153,12 @@ class DetectionRule(models.Model):
         error = detection.pattern_error(self.kind, self.pattern or "")
         if error:
             raise ValidationError({"pattern": error})
+        if self.kind == self.Kind.REGEX and not self.label.strip():
+            raise ValidationError(
+                {"label": gettext("Name what this expression finds (e.g. “Hash rate”): moderators see the label.")}
+            )
+        if self.clause_id is not None and self.clause.policy_id != self.policy_id:
+            raise ValidationError({"clause": gettext("Choose a clause of this rule's own policy.")})
 
     def as_spec(self) -> detection.RuleSpec:
         """The rule as the matcher takes it."""
@@ -130,4 +170,7 @@ class DetectionRule(models.Model):
             fields=tuple(self.fields),
             exclusions=tuple(self.exclusions),
             note=self.note,
+            label=self.label,
+            clause=self.clause.number if self.clause_id else None,
+            shadow=self.is_shadow,
         )

@@ -105,6 +105,25 @@ class ReviewItem(models.Model):
         return self.status in {self.Status.OPEN, self.Status.CLAIMED}
 
 
+class ReviewItemRule(models.Model):
+    """A rule that matched the listing when its item was opened: how a rule's precision is
+    learnt from what moderators decided. Shadow rules are linked too, marked as such."""
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.PROTECT, related_name="rule_links")
+    rule = models.ForeignKey("moderation.DetectionRule", on_delete=models.PROTECT, related_name="item_links")
+    shadow = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "rule"], name="review_item_rule_unique")]
+        indexes = [
+            # The rules page: per rule, the decisions on the items it flagged.
+            models.Index(fields=["rule", "item"], name="review_item_rule_by_rule_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"rule {self.rule_id} on review #{self.item_id}"
+
+
 class ReviewNote(models.Model):
     """An internal note on an item, for the moderators only (never sent to the merchant)."""
 
@@ -184,6 +203,9 @@ class ScanChunk(models.Model):
     opened = models.PositiveIntegerField(default=0)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
+    # Rule id → listings of the range it matched (shadow rules included, flagged or not):
+    # the rules page sums them over a policy's last scans.
+    rule_hits = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["scan", "number"]

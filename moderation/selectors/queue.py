@@ -62,7 +62,7 @@ def item_detail(item_id: int) -> ReviewItem:
         ReviewItem.objects.select_related(
             "listing__category__parent", "policy", "merchant__marketplace", "claimed_by", "decided_by", "escalated_by"
         )
-        .prefetch_related("notes__author", "policy__clauses")
+        .prefetch_related("notes__author", "policy__clauses", "rule_links__rule")
         .get(pk=item_id)
     )
 

@@ -17,11 +17,23 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from moderation import detection
-from moderation.models import AuditVerb, DetectionRule, Policy
+from moderation.models import AuditVerb, DetectionRule, Policy, PolicyClause
 from moderation.services.audit import Actor, actor_user, record_event, snapshot
 
-RULE_AUDITED_FIELDS = ["kind", "pattern", "weight", "fields", "exclusions", "note", "is_active", "revision"]
-RULE_EDITABLE_FIELDS = {"kind", "pattern", "weight", "fields", "exclusions", "note", "is_active"}
+RULE_AUDITED_FIELDS = [
+    "kind",
+    "pattern",
+    "label",
+    "clause",
+    "weight",
+    "fields",
+    "exclusions",
+    "note",
+    "is_active",
+    "is_shadow",
+    "revision",
+]
+RULE_EDITABLE_FIELDS = set(RULE_AUDITED_FIELDS) - {"revision"}
 
 
 def rule_snapshot(rule: DetectionRule) -> dict:
@@ -79,8 +91,12 @@ def create_detection_rule(
     fields: Iterable[str] = detection.FIELDS,
     exclusions: Iterable[str] = (),
     note: str = "",
+    label: str = "",
+    clause: PolicyClause | None = None,
     is_active: bool = True,
+    is_shadow: bool = False,
 ) -> DetectionRule:
+    """A new rule. ``is_shadow``: matched and counted but flagging nothing until switched on."""
     _check_policy_open(policy)
     now = timezone.now()
     rule = DetectionRule(
@@ -91,7 +107,10 @@ def create_detection_rule(
         fields=_clean_lists(fields),
         exclusions=_clean_lists(exclusions),
         note=note,
+        label=label.strip(),
+        clause=clause,
         is_active=is_active,
+        is_shadow=is_shadow,
         created_by=actor_user(actor),
         created_at=now,
         updated_at=now,
@@ -148,6 +167,16 @@ def disable_detection_rule(*, actor: Actor, rule: DetectionRule, reason: str = "
     return edit_detection_rule(actor=actor, rule=rule, is_active=False, reason=reason or "Rule disabled.")
 
 
+def switch_on_shadow_rule(*, actor: Actor, rule: DetectionRule, reason: str = "") -> DetectionRule:
+    """A shadow rule starts to count: it flags and refuses from now on."""
+    return edit_detection_rule(actor=actor, rule=rule, is_shadow=False, reason=reason or "Shadow rule switched on.")
+
+
+def put_rule_in_shadow(*, actor: Actor, rule: DetectionRule, reason: str = "") -> DetectionRule:
+    """A rule stops counting but is still matched and reported: to watch it before trusting it again."""
+    return edit_detection_rule(actor=actor, rule=rule, is_shadow=True, reason=reason or "Rule put in shadow mode.")
+
+
 def enable_detection_rule(*, actor: Actor, rule: DetectionRule, reason: str = "") -> DetectionRule:
     return edit_detection_rule(actor=actor, rule=rule, is_active=True, reason=reason or "Rule enabled.")
 
@@ -167,7 +196,11 @@ def copy_detection_rules(*, actor: Actor, source: Policy, target: Policy) -> lis
             fields=rule.fields,
             exclusions=rule.exclusions,
             note=rule.note,
+            label=rule.label,
+            # The new version numbers its clauses alike: a rule keeps pointing at "its" clause.
+            clause=target.clauses.filter(number=rule.clause.number).first() if rule.clause_id else None,
             is_active=rule.is_active,
+            is_shadow=rule.is_shadow,
         )
-        for rule in DetectionRule.objects.filter(policy=source).order_by("pk")
+        for rule in DetectionRule.objects.filter(policy=source).select_related("clause").order_by("pk")
     ]

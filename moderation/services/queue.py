@@ -9,7 +9,7 @@ winner.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -22,7 +22,17 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.roles import Role, has_role
-from moderation.models import AuditEvent, AuditVerb, Notice, Policy, PolicyClause, ReviewItem, ReviewNote, Violation
+from moderation.models import (
+    AuditEvent,
+    AuditVerb,
+    Notice,
+    Policy,
+    PolicyClause,
+    ReviewItem,
+    ReviewItemRule,
+    ReviewNote,
+    Violation,
+)
 from moderation.services.audit import Actor, SystemActor, actor_label, actor_user, record_event
 from moderation.services.notices import NoticeDraft, create_notices
 from moderation.services.transparency import VISIBILITY_REMOVED, statement_fields
@@ -43,6 +53,21 @@ class Detection:
     score: Decimal
     terms: list[str]
     spans: dict
+    rule_ids: list[int] = field(default_factory=list)
+    shadow_rule_ids: list[int] = field(default_factory=list)
+
+
+def _link_rules(created: list[tuple], found_by_listing: dict[int, Detection]) -> None:
+    """Record which rules (and shadow rules) flagged each new item, for the rules' precision."""
+    ReviewItemRule.objects.bulk_create(
+        ReviewItemRule(item_id=pk, rule_id=rule_id, shadow=shadow)
+        for pk, listing_id, *_rest in created
+        for rule_ids, shadow in (
+            (found_by_listing[listing_id].rule_ids, False),
+            (found_by_listing[listing_id].shadow_rule_ids, True),
+        )
+        for rule_id in rule_ids
+    )
 
 
 def lease() -> timedelta:
@@ -119,6 +144,7 @@ def open_review_items(
             .exclude(pk__in=already_open)
             .values_list("pk", "listing_id", "merchant_id", "score")
         )
+        _link_rules(created, {listing.pk: found for listing, found in detections})
         item_type = ContentType.objects.get_for_model(ReviewItem)
         AuditEvent.objects.bulk_create(
             AuditEvent(

@@ -11,14 +11,15 @@ listing a moderator dismissed is not queued again unless it changed since.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
-from django.db.models import BooleanField, F
-from django.db.models.expressions import RawSQL
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from moderation.detection import SUSPICIOUS_SQL_CLASS, PolicyMatcher, attributes_text, sql_prefilter
+from moderation.detection import MatchResult, PolicyMatcher
 from moderation.models import AuditVerb, Policy, PolicyScan, ReviewItem, ScanChunk
 from moderation.selectors.detection import policy_matcher
 from moderation.services.audit import Actor, SystemActor, actor_label, record_event
@@ -27,8 +28,8 @@ from moderation.services.queue import Detection, open_review_items
 from sellers.models import Category, Listing
 
 SCAN_ACTOR = SystemActor("scan")
-# 5,000 listings' texts are a few MB in the worker; the database rules most of them out
-# and matching the rest takes a second or two.
+# 5,000 listings' texts are a few MB in the worker, and matching them all takes 50-100 ms
+# of RE2 and normalisation: the chunk's time is mostly reading its rows.
 SCAN_CHUNK_SIZE = 5000
 
 
@@ -47,17 +48,18 @@ def effective_policies_for(listing: Listing) -> list[Policy]:
     return effective_policies_for_marketplace(listing.merchant.marketplace_id)
 
 
-def _detection(result, texts: dict) -> Detection:
-    """What a moderator sees: the words as the listing wrote them ("ＡＮＴＭＩＮＥＲ", "110TH/s"),
-    not the rules' patterns (a regular expression means nothing to a moderator)."""
+def _detection(result: MatchResult) -> Detection:
+    """What a moderator sees: the words as the listing wrote them ("ＡＮＴＭＩＮＥＲ", "110TH/s")
+    and the rules' labels, never their patterns (an expression means nothing to a moderator,
+    and is not for a seller's eyes)."""
     spans = {field: [list(span) for span in found] for field, found in result.spans.items()}
-    sources = {**texts, "attributes": attributes_text(texts.get("attributes"))}
-    seen: dict[str, None] = {}
-    for field, found in spans.items():
-        for start, end, _pattern in found:
-            seen.setdefault(sources[field][start:end].strip(), None)
-    terms = [term for term in seen if term] or list(result.terms)
-    return Detection(score=result.score, terms=terms, spans=spans)
+    return Detection(
+        score=result.score,
+        terms=result.terms,
+        spans=spans,
+        rule_ids=result.rule_ids,
+        shadow_rule_ids=result.shadow_rule_ids,
+    )
 
 
 def _recently_dismissed(policy: Policy, listings: list[Listing]) -> set[int]:
@@ -85,7 +87,11 @@ def scan_listings(
         texts = {"title": listing.title, "description": listing.description, "attributes": listing.attributes}
         # Offsets only for the few that are flagged: most listings are innocent.
         if matcher.score(**texts, spans=False).flagged:
-            flagged.append((listing, _detection(matcher.score(**texts), texts)))
+            flagged.append((listing, _detection(matcher.score(**texts))))
+    return _queue_flagged(policy=policy, flagged=flagged, source=source)
+
+
+def _queue_flagged(*, policy: Policy, flagged: list[tuple[Listing, Detection]], source: str) -> int:
     if not flagged:
         return 0
     dismissed = _recently_dismissed(policy, [listing for listing, _ in flagged])
@@ -158,27 +164,6 @@ def queue_pending_scan_chunks(*, scan_id: int) -> int:
     return len(pending)
 
 
-# The listing's text as SQL can fold it (see moderation.detection.sql_prefilter).
-RAW_TEXT_SQL = "sellers_listing.title || ' ' || sellers_listing.description || ' ' || sellers_listing.attributes::text"
-FOLDED_TEXT_SQL = f"lower(normalize({RAW_TEXT_SQL}, NFKC))"
-
-
-def _candidates(listings, *, matcher: PolicyMatcher):
-    """On PostgreSQL, only the listings the database cannot rule out; elsewhere, all of them."""
-    if connection.vendor != "postgresql":
-        return listings
-    prefilter = sql_prefilter(matcher.rules)
-    if prefilter is None:
-        return listings.none()
-    conditions = [f"{FOLDED_TEXT_SQL} LIKE ANY(%s)", f"{RAW_TEXT_SQL} ~ %s"]
-    params: list = [prefilter.like_patterns, SUSPICIOUS_SQL_CLASS]
-    if prefilter.regex:
-        conditions.append(f"regexp_replace({FOLDED_TEXT_SQL}, '\\s+', ' ', 'g') ~* %s")
-        params.append(prefilter.regex)
-    may_match = RawSQL(f"({' OR '.join(conditions)})", params, output_field=BooleanField())
-    return listings.alias(may_match=may_match).filter(may_match=True)
-
-
 def run_scan_chunk(*, chunk_id: int) -> int:
     """Scan one id range and queue its matches, all in one transaction. Returns items opened.
 
@@ -200,7 +185,13 @@ def run_scan_chunk(*, chunk_id: int) -> int:
 
 
 def _scan_chunk(chunk: ScanChunk) -> int:
-    """Inside the chunk's transaction, with its row locked: match, queue, count."""
+    """Inside the chunk's transaction, with its row locked: match, queue, count.
+
+    Every listing of the range is read and matched here: disguises (look-alike letters,
+    split words, leetspeak…) are undone only by the normaliser, so the database cannot
+    rule a listing out first. Rows are read as tuples (no model instances): reading is
+    most of a chunk's time.
+    """
     scan = chunk.scan
     policy = scan.policy
     in_range = Listing.objects.filter(
@@ -210,16 +201,31 @@ def _scan_chunk(chunk: ScanChunk) -> int:
         # A retired category's listings come down with it: no moderator needed.
         category__status=Category.Status.ACTIVE,
     )
-    scanned = in_range.count()
-    matcher = policy_matcher(policy)  # once per chunk: the prefilter and the scoring share it
-    listings = list(
-        _candidates(in_range, matcher=matcher)
-        .select_related("merchant")
-        .only("id", "title", "description", "attributes", "category_id", "updated_at", "merchant__marketplace_id")
+    matcher = policy_matcher(policy)
+    rule_hits: Counter[int] = Counter()
+    flagged_ids = []
+    scanned = 0
+    for listing_id, title, description, attributes in in_range.values_list("id", "title", "description", "attributes"):
+        scanned += 1
+        result = matcher.score(title=title, description=description, attributes=attributes, spans=False)
+        if not result.rules and not result.shadow_rules:
+            continue
+        rule_hits.update(result.rule_ids + result.shadow_rule_ids)
+        if result.flagged:
+            flagged_ids.append(listing_id)
+    opened = scan_listings(
+        policy=policy,
+        listings=list(Listing.objects.filter(pk__in=flagged_ids).select_related("merchant")),
+        matcher=matcher,
     )
-    opened = scan_listings(policy=policy, listings=listings, matcher=matcher)
     now = timezone.now()
-    ScanChunk.objects.filter(pk=chunk.pk).update(status=ScanChunk.Status.DONE, scanned=scanned, opened=opened, error="")
+    ScanChunk.objects.filter(pk=chunk.pk).update(
+        status=ScanChunk.Status.DONE,
+        scanned=scanned,
+        opened=opened,
+        error="",
+        rule_hits={str(rule_id): hits for rule_id, hits in sorted(rule_hits.items())},
+    )
     PolicyScan.objects.filter(pk=scan.pk).update(
         listings_done=F("listings_done") + scanned,
         chunks_done=F("chunks_done") + 1,

@@ -184,7 +184,7 @@ def refuse_banned_content(
         violation = record_relist_attempt(
             actor=REFUSAL_ACTOR, merchant=merchant, policy=policy, texts=texts, result=result, listing=listing
         )
-    field = next((name for name in ("title", "description", "attributes") if result.spans.get(name)), "title")
+    field = result.fields[0] if result.fields else "title"
     terms = ", ".join(sorted(result.terms)[:5])
     raise ValidationError(
         {

@@ -2,12 +2,14 @@
 
     $ printf '出售二手矿机\\nData Mining: Concepts and Techniques\\nＡＳＩＣ　ｍｉｎｅｒ\\n' \\
         | python manage.py scan_text --policy virtual-currency-mining
-    {"score": 10, "flagged": true, "terms": ["矿机"]}
-    {"score": 0, "flagged": false, "terms": []}
-    {"score": 16, "flagged": true, "terms": ["ASIC miner", "ASIC", "miner"]}
+    {"score": 10, "flagged": true, "terms": ["矿机"], "signals": ["Chinese mining trade word"], "clause": 1}
+    {"score": 0, "flagged": false, "terms": [], "signals": [], "clause": null}
+    {"score": 20, "flagged": true, "terms": ["ＡＳＩＣ　ｍｉｎｅｒ", …], "signals": […], "clause": 1}
 
 Each line is scored as a listing whose title and description are that line, so every rule
-that looks at either field applies (a rule counts once however many fields match). Reads
+that looks at either field applies (a rule counts once however many fields match).
+``terms`` are the words as the line wrote them, ``signals`` the labels of the rules that
+matched (never their patterns), ``clause`` the clause the evidence points to. Reads
 and writes UTF-8 whatever the locale says, so Chinese goes through a pipe unharmed.
 """
 
@@ -46,8 +48,14 @@ class Command(BaseCommand):
             reconfigure(encoding="utf-8")
         for line in self._lines():
             text = line.rstrip("\r\n")
-            result = matcher.score(title=text, description=text, spans=False)
-            payload = {"score": json_number(result.score), "flagged": result.flagged, "terms": result.terms}
+            result = matcher.score(title=text, description=text)
+            payload = {
+                "score": json_number(result.score),
+                "flagged": result.flagged,
+                "terms": result.words,
+                "signals": result.labels,
+                "clause": result.clause,
+            }
             self.stdout.write(json.dumps(payload, ensure_ascii=False))
             self.stdout.flush()
 
