@@ -186,6 +186,14 @@ REFERENCE_RULES: tuple[RuleSpec, ...] = (
         )
     ),
     keyword("hashboard", 8, "Hash board", HARDWARE, exclusions=HASHRATE_LOOKALIKES),
+    phrase(
+        "breakout board",
+        7,
+        "Power supply breakout board",
+        HARDWARE,
+        fields=TEXT,
+        note="Server power supplies with breakout boards power GPU rigs; RC hobbyists use them too: not alone.",
+    ),
     keyword("APW12", 8, "Miner power supply model", HARDWARE),
     regex(r"\bapw ?(?:3|7|9|12|17)\+?\b", 6, "Miner power supply model", HARDWARE),
     # A coin next to a mining word: "BTC miner", "Kaspa mining", "比特币矿机" (10).

@@ -20,7 +20,8 @@ highlighting, are computed only when asked and only for the rules that matched.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
@@ -181,6 +182,51 @@ def evidence_clause(rules: tuple[RuleSpec, ...], in_title: set[RuleSpec]) -> int
     return max(heaviest, key=lambda number: (heaviest[number], titled[number], number))
 
 
+def normalize_field(name: str, text: str) -> str:
+    """A field as its rules read it: attributes line by line (one ``key: value`` each), so
+    that no phrase runs from one attribute into the next; the engine never crosses a line."""
+    if name != ATTRIBUTES:
+        return normalize(text)
+    return "\n".join(normalize(line) for line in text.split("\n"))
+
+
+def normalize_field_with_offsets(name: str, text: str) -> tuple[str, Sequence[int], Sequence[int]]:
+    """``normalize_field`` and the way back to the original, as ``normalize_with_offsets`` gives."""
+    if name != ATTRIBUTES or "\n" not in text:
+        return normalize_with_offsets(text)
+    lines = [(line, normalize_with_offsets(line)) for line in text.split("\n")]
+    normalized = "\n".join(found[0] for _line, found in lines)
+    return normalized, _LinePositions(lines, end=False), _LinePositions(lines, end=True)
+
+
+class _LinePositions(Sequence):
+    """Positions in several lines normalised one by one, looked up by line (binary search)."""
+
+    def __init__(self, lines: list[tuple[str, tuple]], *, end: bool) -> None:
+        self.end = end
+        self.lines = [found[2 if end else 1] for _line, found in lines]
+        self.first, self.original = [], []  # per line: first normalised position, first original one
+        normalized = original = 0
+        for line, found in lines:
+            self.first.append(normalized)
+            self.original.append(original)
+            normalized += len(found[0]) + 1
+            original += len(line) + 1
+        self.length = normalized - 1
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[k] for k in range(*index.indices(self.length))]
+        number = bisect_right(self.first, index) - 1
+        within = index - self.first[number]
+        if within >= len(self.lines[number]):  # the line break after the line
+            return self.original[number + 1] - (0 if self.end else 1)
+        return self.original[number] + self.lines[number][within]
+
+
 class _Expressions:
     """Several expressions run as one RE2 set: which of them match a text, in one linear pass."""
 
@@ -265,7 +311,7 @@ class PolicyMatcher:
             original = texts[name]
             if not original:
                 continue
-            normalized = normalize(original)
+            normalized = normalize_field(name, original)
             text = views(normalized)
             numbers = matcher.find(text)
             if not numbers:
@@ -313,7 +359,7 @@ class PolicyMatcher:
         found: dict[str, list[Span]] = {}
         for name, indexes in matched_in.items():
             matcher = self._fields[name]
-            normalized, starts, ends = normalize_with_offsets(texts[name])
+            normalized, starts, ends = normalize_field_with_offsets(name, texts[name])
             text = views(normalized)
             width = len(normalized) + len(VIEW_SEPARATOR)
             places: set[Span] = set()

@@ -114,11 +114,18 @@ def fold_char(char: str) -> str:
     for first in _PICTURE_LETTERS:
         if first <= code < first + 26:
             return chr(ord("a") + code - first)
-    if category in ("So", "Co", "Cs") or (category == "Sk" and not char.isascii()):
-        # Emoji and pictographs separate words the way a space does (skin-tone modifiers are Sk).
+    compatible = unicodedata.normalize("NFKC", char)
+    if compatible == char and (category in ("So", "Co", "Cs") or (category == "Sk" and not char.isascii())):
+        # Emoji and pictographs separate words the way a space does (skin-tone modifiers are
+        # Sk); a symbol that stands for a letter (ⓑ, ⒝, 🄱, ㍱) is that letter.
         return " "
-    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", char).casefold())
-    return "".join(c for c in folded if not _in_blocks(ord(c), _DIACRITIC_BLOCKS))
+    if compatible != char and category == "So":
+        compatible = compatible.strip("().")  # ⒝ is (b), ⒈ is 1.: the letter or digit they enclose
+    return _strip_diacritics(unicodedata.normalize("NFKD", compatible.casefold()))
+
+
+def _strip_diacritics(decomposed: str) -> str:
+    return "".join(c for c in decomposed if not _in_blocks(ord(c), _DIACRITIC_BLOCKS))
 
 
 # --- Stage 2: confusables ------------------------------------------------------------
@@ -167,10 +174,14 @@ def simplify_char(char: str) -> str:
 
 
 def normalize_char(char: str) -> str:
-    """Stages 1 to 3 on one character: what ``normalize`` makes of it before whitespace and joins."""
-    skeleton = skeleton_char(char)
-    if skeleton != char:
-        return skeleton
+    """Stages 1 to 3 on one character: what ``normalize`` makes of it before whitespace and joins.
+
+    The look-alike is looked up on the letter without its accents (Cyrillic ``ї`` is ``i``)
+    but in its own case (before folding: Greek ``Ν`` is n, ``ν`` is v).
+    """
+    base = _strip_diacritics(unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", char)))
+    if len(base) == 1 and skeleton_char(base) != base:
+        return skeleton_char(base)
     return "".join(simplify_char(folded) for folded in fold_char(char))
 
 
@@ -332,7 +343,14 @@ class _Positions(Sequence):
             index += self.length
         if not 0 <= index < self.length:
             raise IndexError(index)
-        return self.origins.original(index) + (1 if self.end else 0)
+        position = self.origins.original(index)
+        if not self.end:
+            return position
+        # An accent or an invisible character after it goes with it: "e\u0301" is highlighted whole.
+        text, position = self.origins.text, position + 1
+        while position < len(text) and not _TABLE[ord(text[position])]:
+            position += 1
+        return position
 
 
 # Whitespace that stage 4 cuts: at both ends, and all but the first of each run.

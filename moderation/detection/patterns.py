@@ -15,9 +15,9 @@ How a keyword or phrase becomes an expression (``literal_regex``):
 
 - Its text is normalised like a listing's (``normalize``), so rules and listings meet
   in one form: ``Ａｎｔｍｉｎｅｒ`` and ``antminer`` are the same rule.
-- Written in a script without spaces (Chinese…), it matches as a substring, with spaces
-  or hyphens allowed between its characters; Chinese words of two or more characters
-  also match their pinyin, with or without spaces or tone numbers (``矿机``: ``kuangji``,
+- Written in a script without spaces (Chinese…), it matches as a substring, with a space
+  or hyphen where the pattern has one (a word spelt out in single characters, 矿 机, is
+  joined by normalisation); Chinese words of two or more characters also match their pinyin, with or without spaces or tone numbers (``矿机``: ``kuangji``,
   ``kuang ji``, ``kuang4ji1``; tone marks are folded away by normalisation).
 - Otherwise it matches whole words (``\\b``, ASCII word boundaries: a Chinese character
   next to it is a boundary, so ``矿机s19`` has the word ``s19``); a space or hyphen in it
@@ -84,7 +84,9 @@ def literal_regex(pattern: str) -> str:
     """The expression a keyword, phrase or exclusion becomes (see the module docstring)."""
     normalized = normalize(pattern)
     if has_unspaced_script(normalized):
-        body = "".join("[ \\-]?" if char in " -" else re2.escape(char) for char in normalized)
+        # A space or hyphen only where the pattern has one: "金矿 机器" (a gold mine, machines) is
+        # two words, not 矿机. A word split into single characters (矿 机) is joined by normalisation.
+        body = "".join("[ .\\-]?" if char in " -" else re2.escape(char) for char in normalized)
         pinyin = pinyin_regex(normalized)
         return f"(?:{body}|{pinyin})" if pinyin else body
     split_tolerant = normalized.isalpha() and normalized.isascii() and len(normalized) >= SPLIT_TOLERANT_LENGTH
@@ -120,14 +122,14 @@ _UNSUPPORTED = (
         ),
     ),
     (
-        re.compile(r"\\[1-9]|\(\?P=|\\k<"),
+        re.compile(r"(?<!\\)(?:\\\\)*\\[1-9]|\(\?P=|\\k<"),
         gettext_lazy(
             "Back-references are not supported (matching stays linear in the text). Repeat the text, or list "
             "the alternatives: (ab|cd) instead of (a|c)\\1."
         ),
     ),
     (
-        re.compile(r"\(\?>|[*+?}]\+"),
+        re.compile(r"\(\?>|(?<!\\)[*+?}]\+"),
         gettext_lazy(
             "Atomic groups and possessive quantifiers are not needed: the engine never backtracks. Write the "
             "plain quantifier (a+ instead of a++ or (?>a+))."
@@ -142,6 +144,10 @@ _UNSUPPORTED = (
 
 def _lazy(message: Any) -> str:
     return str(message)
+
+
+# Texts on which an expression that can match nothing shows it (``\\b``, ``(?:btc)?\\b``, ``x*``).
+EMPTY_MATCH_PROBES = ("", " ", "a", "hello world", "1", "矿")
 
 
 def regex_error(pattern: str) -> str | None:
@@ -160,8 +166,10 @@ def regex_error(pattern: str) -> str | None:
         if "too large" in detail or "out of memory" in detail:
             return _("This expression is too large to run; split it into several rules.")
         return _("This is not a valid regular expression: %(error)s.") % {"error": detail}
-    if compiled.search("") is not None or compiled.search(" ") is not None:
-        return _("This expression matches empty text, so it would match every listing.")
+    for probe in EMPTY_MATCH_PROBES:
+        found = compiled.search(probe)
+        if found is not None and found.end() == found.start():
+            return _("This expression matches empty text, so it would match every listing.")
     return None
 
 

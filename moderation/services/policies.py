@@ -69,10 +69,25 @@ def _set_relations(policy: Policy, *, marketplaces, categories, clauses: list[Cl
         raise ValidationError({"clauses": _("Each clause needs its own number.")})
     policy.marketplaces.set(marketplaces)
     policy.categories.set(categories)
-    policy.clauses.all().delete()
-    PolicyClause.objects.bulk_create(
-        PolicyClause(policy=policy, number=c.number, title=c.title, text=c.text) for c in clauses
-    )
+    # Clauses are kept by number and edited in place: detection rules cite them.
+    existing = {clause.number: clause for clause in policy.clauses.all()}
+    dropped = [existing[number] for number in existing if number not in numbers]
+    cited = sorted(clause.number for clause in dropped if clause.detection_rules.exists())
+    if cited:
+        raise ValidationError(
+            {
+                "clauses": _("Detection rules cite clause %(numbers)s: point them at another clause first.")
+                % {"numbers": ", ".join(f"§{number}" for number in cited)}
+            }
+        )
+    PolicyClause.objects.filter(pk__in=[clause.pk for clause in dropped]).delete()
+    for text in clauses:
+        clause = existing.get(text.number)
+        if clause is None:
+            PolicyClause.objects.create(policy=policy, number=text.number, title=text.title, text=text.text)
+        elif (clause.title, clause.text) != (text.title, text.text):
+            clause.title, clause.text = text.title, text.text
+            clause.save(update_fields=["title", "text"])
 
 
 @transaction.atomic
