@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, QuerySet
 from django.utils import timezone
 
 from moderation.detection import PolicyMatcher, RuleSpec
@@ -23,11 +23,11 @@ _lock = threading.Lock()
 
 
 def policy_detection_rules(policy: Policy) -> QuerySet[DetectionRule]:
-    """A policy's rules for its page, last changed first, disabled ones included."""
+    """A policy's rules for its page, disabled ones included: by clause, then by signal, strongest first."""
     return (
         DetectionRule.objects.filter(policy=policy)
         .select_related("created_by", "clause")
-        .order_by("-updated_at", "-pk")
+        .order_by(F("clause__number").asc(nulls_last=True), "-weight", "label", "pk")
     )
 
 

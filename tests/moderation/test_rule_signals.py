@@ -213,3 +213,23 @@ def other_policy_clause(policy_admin, marketplace):
         enforcement_starts_at=ENFORCEMENT,
     )
     return policy.clauses.get()
+
+
+def test_editing_a_draft_keeps_the_clauses_its_rules_cite(policy_admin, draft_policy):
+    from moderation.services.policies import ClauseText, edit_policy
+    from tests.moderation.conftest import REFERENCE_CLAUSES
+
+    clause = draft_policy.clauses.get(number=1)
+    rule = create_detection_rule(
+        actor=policy_admin, policy=draft_policy, kind="keyword", pattern="antminer", weight=10, clause=clause
+    )
+    reworded = [ClauseText(1, "Mining machines", "Reworded."), *REFERENCE_CLAUSES[1:]]
+
+    edit_policy(actor=policy_admin, policy=draft_policy, clauses=reworded, detection_threshold=12)
+
+    rule.refresh_from_db()
+    assert rule.clause_id == clause.pk and rule.clause.title == "Mining machines"
+    with pytest.raises(ValidationError) as refused:
+        edit_policy(actor=policy_admin, policy=draft_policy, clauses=REFERENCE_CLAUSES[1:])
+    assert "§1" in refused.value.message_dict["clauses"][0]
+    assert draft_policy.clauses.filter(number=1).exists()
