@@ -226,8 +226,11 @@ def add_service_errors(form: forms.Form, error: ValidationError) -> None:
 
 
 class TakeDownForm(forms.Form):
+    """A take-down cites the clause the matching rules point to, unless the moderator picks
+    another; with no such clause there is no default: the moderator must choose."""
+
     clause = forms.ModelChoiceField(
-        queryset=PolicyClause.objects.none(), required=False, empty_label=_("First clause"), label=_("Clause")
+        queryset=PolicyClause.objects.none(), empty_label=_("Choose the clause…"), label=_("Clause")
     )
     kind = forms.ChoiceField(
         choices=[
@@ -242,9 +245,15 @@ class TakeDownForm(forms.Form):
         required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), label=_("Note to the merchant")
     )
 
-    def __init__(self, *args, policy: Policy, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, data=None, *args, policy: Policy, suggested: PolicyClause | None = None, **kwargs):
+        if data is not None and suggested is not None and not data.get("clause"):
+            data = data.copy()
+            data["clause"] = suggested.pk  # what the select shows selected: the `t` shortcut sends it
+        super().__init__(data, *args, **kwargs)
         self.fields["clause"].queryset = policy.clauses.order_by("number")
+        self.fields["clause"].required = self.fields["clause"].queryset.exists()
+        if suggested is not None:
+            self.fields["clause"].initial = suggested.pk
 
 
 class DismissForm(forms.Form):

@@ -222,6 +222,12 @@ class Listing(models.Model):
         db_constraint=False,
         db_index=False,
     )
+    # The number of its current content version (see ListingVersion): what a detection, a
+    # review item, a violation or a delisting judged is named by this number.
+    version = models.PositiveIntegerField(default=1)
+    # The version a delisting judged: a granted appeal restores it, and sends the listing to
+    # review instead of live when the content changed since.
+    delisted_version = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=now, editable=False)
     updated_at = models.DateTimeField(default=now)
 
@@ -259,3 +265,35 @@ class Listing(models.Model):
             and self.merchant.enforcement_status == Merchant.EnforcementStatus.ACTIVE
             and self.category.status == Category.Status.ACTIVE
         )
+
+
+class ListingVersion(models.Model):
+    """A listing's content as it stood at one version: what a decision judged, and what an
+    appeal restores. A new version with each change of title, description, attributes or
+    category. Listings seeded or imported in bulk get their first version row when a decision
+    first needs it (``sellers.versions.ensure_version``)."""
+
+    listing = models.ForeignKey(Listing, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=300)
+    description = models.TextField(blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=now)
+    created_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["listing", "number"]
+        constraints = [models.UniqueConstraint(fields=["listing", "number"], name="listing_version_unique_number")]
+
+    def __str__(self) -> str:
+        return f"listing {self.listing_id} v{self.number}"
+
+    @property
+    def content(self) -> dict:
+        return {
+            "title": self.title,
+            "description": self.description,
+            "attributes": self.attributes,
+            "category": self.category_id,
+        }

@@ -17,11 +17,12 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from moderation.models import AuditVerb
-from moderation.services.audit import Actor, record_event, snapshot
+from moderation.services.audit import Actor, actor_label, record_event, snapshot
+from sellers import versions
 from sellers.limits import NOT_GIVEN, validate_listing_content
 from sellers.models import Category, Listing, Marketplace, Merchant
 
-LISTING_AUDITED_FIELDS = ["title", "description", "attributes", "price", "currency", "category", "status"]
+LISTING_AUDITED_FIELDS = ["title", "description", "attributes", "price", "currency", "category", "status", "version"]
 LISTING_CONTENT_FIELDS = ["title", "description", "attributes"]
 
 
@@ -213,6 +214,7 @@ def _create_listing(*, actor, merchant, category, title, price, description, att
     )
     listing.full_clean()
     listing.save()
+    versions.record_version(listing, created_by=actor_label(actor))
     _scan_after_commit(listing.pk)
     record_event(
         actor=actor,
@@ -266,13 +268,20 @@ def _edit_listing(*, actor: Actor, listing: Listing, changes: dict[str, Any]) ->
         changes["category"] = new_category = Category.objects.select_for_update().get(pk=new_category.pk)
         ensure_category_accepts_listings(new_category)
     before = snapshot(listing, LISTING_AUDITED_FIELDS)
+    content_before = versions.content_of(listing)
+    versions.ensure_versions([listing])  # the version it replaces, if seeded without a row
     for name, value in changes.items():
         setattr(listing, name, value)
+    content_changed = versions.content_of(listing) != content_before
+    if content_changed:
+        listing.version += 1
     listing.updated_at = timezone.now()
     # Texts not sent are not judged again: a listing stored before the limits (a title of 250
     # characters) can still have its price changed; a text sent was checked by edit_listing.
     listing.full_clean(exclude=[name for name in LISTING_CONTENT_FIELDS if name not in changes])
     listing.save()
+    if content_changed:
+        versions.record_version(listing, created_by=actor_label(actor))
     _scan_after_commit(listing.pk)
     record_event(
         actor=actor,

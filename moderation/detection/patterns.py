@@ -17,8 +17,9 @@ How a keyword or phrase becomes an expression (``literal_regex``):
   in one form: ``Ａｎｔｍｉｎｅｒ`` and ``antminer`` are the same rule.
 - Written in a script without spaces (Chinese…), it matches as a substring, with a space
   or hyphen where the pattern has one (a word spelt out in single characters, 矿 机, is
-  joined by normalisation); Chinese words of two or more characters also match their pinyin, with or without spaces or tone numbers (``矿机``: ``kuangji``,
-  ``kuang ji``, ``kuang4ji1``; tone marks are folded away by normalisation).
+  joined by normalisation); Chinese words of two or more characters also match their
+  pinyin, with or without spaces or tone numbers (``矿机``: ``kuangji``, ``kuang ji``,
+  ``kuang4ji1``; tone marks are folded away by normalisation).
 - Otherwise it matches whole words (``\\b``, ASCII word boundaries: a Chinese character
   next to it is a boundary, so ``矿机s19`` has the word ``s19``); a space or hyphen in it
   matches a space, hyphen, dot or nothing (``mining rig``, ``mining-rig``, ``miningrig``;

@@ -22,6 +22,7 @@ class ReviewItem(models.Model):
         REPORT = "report", _("Report")
         RELIST = "relist", _("Re-listing")
         ESCALATION = "escalation", _("Escalation")
+        REINSTATEMENT = "reinstatement", _("Reinstated on appeal")
 
     class Status(models.TextChoices):
         OPEN = "open", _("Open")
@@ -45,7 +46,18 @@ class ReviewItem(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.DETECTION)
     tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.MODERATOR)
     score = models.DecimalField(max_digits=8, decimal_places=2, default=0)
+    # The listing's content version the item judges (Listing.version when it opened).
+    version = models.PositiveIntegerField(null=True, blank=True)
+    # For an item opened by a granted appeal: the listing waits here instead of going live.
+    appeal = models.ForeignKey(
+        "moderation.Appeal", null=True, blank=True, on_delete=models.PROTECT, related_name="reinstatement_items"
+    )
     matched_terms = models.JSONField(default=list, blank=True)
+    # The clause the matching rules point to (the strongest signal's): a take-down cites it
+    # unless the moderator chooses another. None when no rule pointed anywhere (a report).
+    clause = models.ForeignKey(
+        "moderation.PolicyClause", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     spans = models.JSONField(default=dict, blank=True, help_text="Where the terms matched, per field.")
     priority = models.IntegerField(default=0, help_text="Higher first: the score plus the merchant's record.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)

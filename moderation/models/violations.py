@@ -33,6 +33,8 @@ class Violation(models.Model):
     listing = models.ForeignKey(
         "sellers.Listing", null=True, blank=True, on_delete=models.PROTECT, related_name="violations"
     )
+    # The listing's content version the decision judged (None for a refused listing never saved).
+    listing_version = models.PositiveIntegerField(null=True, blank=True)
     policy = models.ForeignKey("moderation.Policy", on_delete=models.PROTECT, related_name="violations")
     clause = models.ForeignKey(
         "moderation.PolicyClause", null=True, blank=True, on_delete=models.PROTECT, related_name="+"

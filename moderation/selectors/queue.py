@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.core.cache import cache
 from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
@@ -60,7 +62,13 @@ def queue_header(user) -> dict:
 def item_detail(item_id: int) -> ReviewItem:
     return (
         ReviewItem.objects.select_related(
-            "listing__category__parent", "policy", "merchant__marketplace", "claimed_by", "decided_by", "escalated_by"
+            "listing__category__parent",
+            "policy",
+            "merchant__marketplace",
+            "claimed_by",
+            "decided_by",
+            "escalated_by",
+            "clause",
         )
         .prefetch_related("notes__author", "policy__clauses", "rule_links__rule")
         .get(pk=item_id)
@@ -79,3 +87,67 @@ def merchant_history(item: ReviewItem, *, limit: int = 20) -> dict:
         "notices": Notice.objects.filter(merchant=merchant).only("subject", "kind", "created_at")[:limit],
         "events": AuditEvent.objects.filter(target_id=item.pk, target_type__model="reviewitem").order_by("occurred_at"),
     }
+
+
+@dataclass(frozen=True)
+class ItemEvidence:
+    """What a moderator decides on: the listing's current text scored now, and what changed.
+
+    Highlights are always computed on the text shown (never positions stored for another
+    version); when the listing changed since the item opened, the diff says how.
+    """
+
+    spans: dict
+    words: list[str]
+    labels: list[str]
+    changed: bool
+    flagged_version: int | None
+    current_version: int
+    diff: list[tuple[str, str]]  # (mark, line): "-" only in the flagged version, "+" only now, " " both
+
+
+def item_evidence(item: ReviewItem) -> ItemEvidence:
+    from moderation.selectors.detection import policy_matcher
+    from sellers.versions import content_of, version_content
+
+    listing = item.listing
+    result = policy_matcher(item.policy).score(
+        title=listing.title, description=listing.description, attributes=listing.attributes
+    )
+    changed = item.version is not None and item.version != listing.version
+    diff: list[tuple[str, str]] = []
+    if changed:
+        flagged = version_content(listing, item.version)
+        if flagged is not None:
+            diff = content_diff(flagged, content_of(listing))
+    return ItemEvidence(
+        spans={name: [list(span) for span in spans] for name, spans in result.spans.items()},
+        words=result.words,
+        labels=result.labels,
+        changed=changed,
+        flagged_version=item.version,
+        current_version=listing.version,
+        diff=diff,
+    )
+
+
+def _content_lines(content: dict) -> list[str]:
+    from sellers.models import Category
+
+    category = Category.objects.filter(pk=content["category"]).values_list("name", flat=True).first()
+    lines = [f"Title: {content['title']}", f"Category: {category}"]
+    lines += [f"Description: {line}" for line in (content["description"] or "").splitlines() or [""]]
+    attributes = content["attributes"] if isinstance(content["attributes"], dict) else {}
+    lines += [f"Attribute {key}: {value}" for key, value in attributes.items()]
+    return lines
+
+
+def content_diff(flagged: dict, current: dict) -> list[tuple[str, str]]:
+    """The two versions line by line (title, category, description lines, attributes), marked."""
+    from difflib import ndiff
+
+    return [
+        (line[0], line[2:])
+        for line in ndiff(_content_lines(flagged), _content_lines(current))
+        if line[:1] in ("-", "+", " ")
+    ]

@@ -31,11 +31,12 @@ from moderation.models import (
     Violation,
 )
 from moderation.models.appeals import OPEN_STATUSES
-from moderation.services.audit import Actor, SystemActor, record_event
+from moderation.services.audit import Actor, SystemActor, record_event, snapshot
 from moderation.services.notices import NoticeDraft, create_notices
 from moderation.services.sanctions import recompute_enforcement_status
 from moderation.services.violations import merchant_points
 from sellers.models import Category, Listing, Merchant
+from sellers.versions import record_version, version_content
 
 APPEALS_ACTOR = SystemActor("appeals")
 GROUNDS_MIN, GROUNDS_MAX = 20, 5000
@@ -426,6 +427,9 @@ def _restore_listing(listing: Listing, *, actor, appeal: Appeal, now: datetime, 
             "You may list the product again in an open category if it is not banned."
         )
     before = {"status": listing.status, "category": listing.category_id}
+    held = _hold_for_review(listing, actor=actor, appeal=appeal, now=now, category=category)
+    if held:
+        return held
     listing.status = listing.previous_status or Listing.Status.LIVE
     listing.previous_status = ""
     listing.delisted_at = None
@@ -458,6 +462,77 @@ def _restore_listing(listing: Listing, *, actor, appeal: Appeal, now: datetime, 
     moved = f" in “{category.name}”" if category.pk != before["category"] else ""
     status = _in_english(listing.get_status_display()).lower()
     return f"Listing #{listing.pk} “{listing.title}” is {status} again{moved}."
+
+
+def _hold_for_review(listing: Listing, *, actor, appeal: Appeal, now: datetime, category: Category) -> str:
+    """Reinstatement re-checks: restore the version decided on, and queue it instead of going live
+    when the listing changed since the decision or the policies in effect flag it now.
+
+    1. A merchant may edit (or move) a delisted listing; a grant puts back the version that
+       was decided on, never an edit nobody judged (the edits stay in the version history).
+    2. If it changed since, or its restored content is flagged now, it waits in the review
+       queue ("reinstated on appeal", the appeal linked); dismissing that item puts it live.
+    Returns what happened, in words for the notice; "" when the listing may go live.
+    """
+    from moderation.services.queue import Detection, open_review_items
+    from moderation.services.violations import flagging_policy
+
+    decided = listing.delisted_version or listing.version
+    changed = listing.version != decided
+    if changed:
+        content = version_content(listing, decided)
+        if content is not None:
+            before = snapshot(listing, ["title", "description", "attributes", "category", "version"])
+            listing.title, listing.description = content["title"], content["description"]
+            listing.attributes = content["attributes"]
+            if category.pk == listing.category_id:  # not moved by the moderator: its decided category
+                restored_category = Category.objects.get(pk=content["category"])
+                category = restored_category if not restored_category.is_retired else category
+            listing.category = category
+            listing.version += 1
+            listing.updated_at = now
+            listing.save(update_fields=["title", "description", "attributes", "category", "version", "updated_at"])
+            record_version(listing, created_by=f"appeal #{appeal.pk}")
+            record_event(
+                actor=actor,
+                verb=AuditVerb.LISTING_EDITED,
+                target=listing,
+                merchant=appeal.merchant,
+                policy=appeal.policy,
+                before=before,
+                after=snapshot(listing, ["title", "description", "attributes", "category", "version"]),
+                reason=f"The version decided on (v{decided}) restored on appeal #{appeal.pk}.",
+            )
+    texts = {"title": listing.title, "description": listing.description, "attributes": listing.attributes}
+    policy, result = flagging_policy(merchant=appeal.merchant, texts=texts)
+    if not changed and policy is None:
+        return ""
+    policy = policy or appeal.policy
+    listing.delisted_reason = f"Back to review after appeal #{appeal.pk} before it is live again."
+    listing.delisted_version = listing.version
+    listing.category = category
+    listing.save(update_fields=["delisted_reason", "delisted_version", "category"])
+    found = Detection(
+        score=result.score if result else 0,
+        terms=result.terms if result else [],
+        spans={name: [list(span) for span in spans] for name, spans in result.spans.items()} if result else {},
+        rule_ids=result.rule_ids if result else [],
+        clause=result.clause if result else None,
+        appeal=appeal,
+    )
+    listing = Listing.objects.select_related("merchant").get(pk=listing.pk)
+    opened = open_review_items(
+        policy=policy, detections=[(listing, found)], source=ReviewItem.Source.REINSTATEMENT, actor=actor
+    )
+    if not opened:  # an item on it is open already: it decides the reinstatement too
+        ReviewItem.objects.filter(
+            listing=listing, policy=policy, status__in=[ReviewItem.Status.OPEN, ReviewItem.Status.CLAIMED]
+        ).update(appeal=appeal)
+    why = "it changed after the decision" if changed else "the marketplace's checks flag it"
+    return (
+        f"Listing #{listing.pk} “{listing.title}” goes back to review before it is live again: {why}. "
+        "A moderator will look at it; you will see it live again if it breaks no rule."
+    )
 
 
 def _overturn_violation(violation: Violation, *, actor, appeal: Appeal, now: datetime) -> list[str]:

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from backoffice.roles import Role, has_role
 from moderation.models import (
+    Appeal,
     AuditEvent,
     AuditVerb,
     Notice,
@@ -38,6 +39,7 @@ from moderation.services.notices import NoticeDraft, create_notices
 from moderation.services.transparency import VISIBILITY_REMOVED, statement_fields
 from moderation.services.violations import merchant_points, record_violation
 from sellers.models import Listing
+from sellers.versions import ensure_versions
 
 QUEUE_ACTOR = SystemActor("review_queue")
 # A merchant's confirmed violations in this window raise the priority of its new items.
@@ -55,6 +57,8 @@ class Detection:
     spans: dict
     rule_ids: list[int] = field(default_factory=list)
     shadow_rule_ids: list[int] = field(default_factory=list)
+    clause: int | None = None  # the number of the clause the matching rules point to
+    appeal: Appeal | None = None  # a granted appeal whose listing waits for this review
 
 
 def _link_rules(created: list[tuple], found_by_listing: dict[int, Detection]) -> None:
@@ -111,6 +115,7 @@ def open_review_items(
     now = timezone.now()
     history = confirmed_violation_counts(sorted({listing.merchant_id for listing, _ in detections}), now=now)
     due = now + timedelta(hours=policy.review_due_hours)
+    clauses = dict(policy.clauses.values_list("number", "pk"))
     candidates = [
         ReviewItem(
             listing=listing,
@@ -121,6 +126,9 @@ def open_review_items(
             source=source,
             score=found.score,
             matched_terms=found.terms,
+            clause_id=clauses.get(found.clause),
+            version=listing.version,
+            appeal=found.appeal,
             spans=found.spans,
             priority=priority_for(score=found.score, confirmed_violations=history.get(listing.merchant_id, 0)),
             due_at=due,
@@ -145,6 +153,9 @@ def open_review_items(
             .values_list("pk", "listing_id", "merchant_id", "score")
         )
         _link_rules(created, {listing.pk: found for listing, found in detections})
+        # The content each new item judged, kept for the diff a moderator sees if the listing changes.
+        opened = {listing_id for _pk, listing_id, *_rest in created}
+        ensure_versions([listing for listing, _found in detections if listing.pk in opened])
         item_type = ContentType.objects.get_for_model(ReviewItem)
         AuditEvent.objects.bulk_create(
             AuditEvent(
@@ -344,6 +355,9 @@ def take_down_listing(
 ) -> Violation:
     """The listing breaks the policy: delist it, record the violation, tell the merchant why.
 
+    The violation cites ``clause``, or else the clause the item's matching rules point to;
+    with neither, the moderator must choose (no default: a statement of reasons quotes it).
+
     1. Lock the item; refuse if decided, escalated beyond the actor, or held by another.
     2. Delist the listing (keeping its previous status for a granted appeal).
     3. Record the Violation: it counts toward sanctions only after the grace period.
@@ -351,7 +365,10 @@ def take_down_listing(
     """
     item = _lock_for_decision(actor=actor, item=item)
     policy = item.policy
-    clause = clause or policy.clauses.order_by("number").first()
+    clause = clause or item.clause
+    if clause is None and policy.clauses.exists():
+        # No rule pointed to a clause (a report, a rule without one): the moderator says which.
+        raise ValidationError({"clause": _("Choose the clause the listing breaks.")})
     if clause is not None and clause.policy_id != policy.pk:
         raise ValidationError({"clause": _("Choose a clause of the item's policy.")})
     now = timezone.now()
@@ -360,12 +377,27 @@ def take_down_listing(
     if listing.status == Listing.Status.LIVE:
         listing.previous_status = listing.status
         listing.status = Listing.Status.DELISTED
+        listing.delisted_version = item.version or listing.version
         listing.delisted_at = now
         listing.delisted_reason = (
             f"Taken down by a moderator under “{policy}”" + (f", clause {clause.number}" if clause else "") + "."
         )
         listing.updated_at = now
-        listing.save(update_fields=["status", "previous_status", "delisted_at", "delisted_reason", "updated_at"])
+        listing.save(
+            update_fields=[
+                "status",
+                "previous_status",
+                "delisted_version",
+                "delisted_at",
+                "delisted_reason",
+                "updated_at",
+            ]
+        )
+    elif listing.status == Listing.Status.DELISTED and item.appeal_id is not None:
+        # Held for review after a granted appeal: it stays down, now for this decision.
+        listing.delisted_version = item.version or listing.version
+        listing.delisted_reason = f"Taken down by a moderator under “{policy}” after appeal #{item.appeal_id}."
+        listing.save(update_fields=["delisted_version", "delisted_reason"])
     violation = record_violation(
         actor=actor,
         merchant_id=item.merchant_id,
@@ -373,6 +405,7 @@ def take_down_listing(
         kind=kind,
         clause=clause,
         listing=listing,
+        listing_version=item.version,
         review_item=item,
         automated_detection=item.source == ReviewItem.Source.DETECTION,
         automated_decision=False,
@@ -413,7 +446,6 @@ def take_down_listing(
                     "in_grace": not counts,
                     "total_points": merchant_points(item.merchant_id, policy=policy, at=now),
                     "detected_automatically": violation.automated_detection,
-                    "matched_terms": item.matched_terms,
                 },
                 transparency=statement_fields(
                     policy=policy,
@@ -447,7 +479,36 @@ def dismiss_item(*, actor, item: ReviewItem, reason: str) -> ReviewItem:
         after={"decision": item.decision, "terms": item.matched_terms, "score": str(item.score)},
         reason=reason,
     )
+    if item.appeal_id is not None:
+        _reinstate(item, actor=actor, now=now)
     return item
+
+
+def _reinstate(item: ReviewItem, *, actor, now) -> None:
+    """A listing held for review after a granted appeal breaks no rule: it goes live again."""
+    listing = Listing.objects.select_for_update().get(pk=item.listing_id)
+    if listing.status != Listing.Status.DELISTED or listing.category.is_retired:
+        return
+    before = {"status": listing.status}
+    listing.status = listing.previous_status or Listing.Status.LIVE
+    listing.previous_status = ""
+    listing.delisted_at = None
+    listing.delisted_reason = ""
+    listing.delisted_version = None
+    listing.delisted_by_removal = None
+    listing.delisted_by_sanction = None
+    listing.updated_at = now
+    listing.save()
+    record_event(
+        actor=actor,
+        verb=AuditVerb.LISTING_RESTORED,
+        target=listing,
+        merchant=item.merchant,
+        policy=item.policy,
+        before=before,
+        after={"status": listing.status, "appeal": item.appeal_id, "review_item": item.pk},
+        reason="Reviewed after the appeal was granted: no rule broken.",
+    )
 
 
 @transaction.atomic

@@ -293,7 +293,8 @@ def _delist_range(*, removal: CategoryRemoval, chunk: RemovalChunk, now: datetim
                 WITH delisted AS (
                     UPDATE sellers_listing
                     SET status = 'delisted', previous_status = status, delisted_at = %(now)s,
-                        delisted_reason = %(reason)s, updated_at = %(now)s, delisted_by_removal_id = %(removal)s
+                        delisted_reason = %(reason)s, updated_at = %(now)s, delisted_by_removal_id = %(removal)s,
+                        delisted_version = version
                     WHERE id BETWEEN %(first)s AND %(last)s AND status = 'live'
                       AND category_id = ANY(%(scope)s)
                     RETURNING id, merchant_id, title
@@ -331,7 +332,8 @@ def _delist_range(*, removal: CategoryRemoval, chunk: RemovalChunk, now: datetim
             f"""
             UPDATE sellers_listing
             SET status = 'delisted', previous_status = status, delisted_at = %(now)s,
-                delisted_reason = %(reason)s, updated_at = %(now)s, delisted_by_removal_id = %(removal)s
+                delisted_reason = %(reason)s, updated_at = %(now)s, delisted_by_removal_id = %(removal)s,
+                        delisted_version = version
             WHERE {where}
             """,
             params,

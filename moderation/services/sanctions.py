@@ -505,6 +505,7 @@ def _delist_all(sanctions: list[Sanction], *, policy: Policy, at: datetime) -> d
     Listing.objects.filter(merchant_id__in=list(by_merchant), status=Listing.Status.LIVE).update(
         previous_status=F("status"),
         status=Listing.Status.DELISTED,
+        delisted_version=F("version"),
         delisted_at=at,
         delisted_reason=f"All listings removed with the account freeze under “{policy}”.",
         delisted_by_sanction=Case(

@@ -59,6 +59,7 @@ def _detection(result: MatchResult) -> Detection:
         spans=spans,
         rule_ids=result.rule_ids,
         shadow_rule_ids=result.shadow_rule_ids,
+        clause=result.clause,
     )
 
 

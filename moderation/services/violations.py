@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from moderation.models import AuditVerb, Notice, PointsRule, Policy, PolicyClause, ReviewItem, Violation
 from moderation.services.audit import Actor, SystemActor, actor_label, actor_user, record_event
@@ -96,6 +97,7 @@ def record_violation(
     clause: PolicyClause | None,
     listing: Listing | None = None,
     review_item: ReviewItem | None = None,
+    listing_version: int | None = None,
     automated_detection: bool,
     automated_decision: bool,
     evidence: dict[str, Any],
@@ -114,6 +116,7 @@ def record_violation(
     violation = Violation.objects.create(
         merchant_id=merchant_id,
         listing=listing,
+        listing_version=listing_version if listing_version is not None else (listing.version if listing else None),
         policy=policy,
         clause=clause,
         review_item=review_item,
@@ -163,6 +166,13 @@ def flagging_policy(*, merchant: Merchant, texts: dict[str, Any]):
     return None, None
 
 
+def clause_that_applies(policy: Policy, number: int | None):
+    """The policy's clause of that number (the strongest matching rules' clause); the first one
+    when no rule names a clause, as a policy without clauses per rule means them all."""
+    clauses = policy.clauses.order_by("number")
+    return (clauses.filter(number=number).first() if number is not None else None) or clauses.first()
+
+
 def refuse_banned_content(
     *, actor: Actor, merchant: Merchant, title: str, description: str, attributes: Any, listing: Listing | None = None
 ) -> None:
@@ -176,37 +186,66 @@ def refuse_banned_content(
     policy, result = flagging_policy(merchant=merchant, texts=texts)
     if policy is None:
         return
-    if listing is not None and _flagged_before(policy, listing):
-        # The edit does not bring the banned product in: the listing was flagged already and
-        # is the review queue's to judge (the edit's scan re-queues it, even if once dismissed).
+    if listing is not None and _cleared_by_a_moderator(policy, listing, texts):
+        # A moderator dismissed an item on exactly this content of this listing: not a violation.
         return
+    field = result.fields[0] if result.fields else "title"
     with transaction.atomic():
         violation = record_relist_attempt(
-            actor=REFUSAL_ACTOR, merchant=merchant, policy=policy, texts=texts, result=result, listing=listing
+            actor=REFUSAL_ACTOR,
+            merchant=merchant,
+            policy=policy,
+            texts=texts,
+            result=result,
+            listing=listing,
+            field=field,
         )
-    field = result.fields[0] if result.fields else "title"
-    terms = ", ".join(sorted(result.terms)[:5])
-    raise ValidationError(
-        {
-            field: _(
-                "This listing offers a product banned under the policy “%(policy)s” (matched: %(terms)s). "
-                "It was not saved; the attempt is recorded (violation #%(number)s)."
-            )
-            % {"policy": policy, "terms": terms, "number": violation.pk}
-        }
+    clause = violation.clause
+    # The policy, its clause and the field: never the words or rules that matched (a seller
+    # would test disguises against them).
+    if clause is not None:
+        message = _(
+            "This listing offers a product banned under the policy “%(policy)s”, clause %(number)s "
+            "(“%(clause)s”): see its %(field)s. It was not saved; the attempt is recorded (violation #%(violation)s)."
+        )
+    else:
+        message = _(
+            "This listing offers a product banned under the policy “%(policy)s”: see its %(field)s. "
+            "It was not saved; the attempt is recorded (violation #%(violation)s)."
+        )
+    values = {"policy": policy, "field": FIELD_NAMES[field], "violation": violation.pk}
+    if clause is not None:
+        values.update(number=clause.number, clause=clause.title)
+    raise ValidationError({field: message % values})
+
+
+FIELD_NAMES = {"title": _lazy("title"), "description": _lazy("description"), "attributes": _lazy("attributes")}
+
+
+def _cleared_by_a_moderator(policy: Policy, listing: Listing, texts: dict[str, Any]) -> bool:
+    """Whether a moderator dismissed an item of this policy on a version of this listing with these texts.
+
+    An edit is judged like a creation: content a creation would refuse is refused, unless a
+    person has looked at that same content of that listing and found it allowed.
+    """
+    from sellers.models import ListingVersion
+
+    seen = ReviewItem.objects.filter(
+        policy=policy, listing=listing, decision=ReviewItem.Decision.DISMISSED, version__isnull=False
+    ).values_list("version", flat=True)
+    versions = ListingVersion.objects.filter(listing=listing, number__in=seen).values_list(
+        "title", "description", "attributes"
     )
+    wanted = (texts["title"], texts["description"], texts["attributes"])
+    return any(found == wanted for found in versions)
 
 
-def _flagged_before(policy: Policy, listing: Listing) -> bool:
-    from moderation.selectors.detection import policy_matcher
-
-    stored = Listing.objects.filter(pk=listing.pk).values("title", "description", "attributes").first()
-    return bool(stored) and policy_matcher(policy).score(**stored, spans=False).flagged
-
-
-def record_relist_attempt(*, actor: Actor, merchant: Merchant, policy: Policy, texts: dict, result, listing=None):
+def record_relist_attempt(
+    *, actor: Actor, merchant: Merchant, policy: Policy, texts: dict, result, listing=None, field: str = "title"
+):
+    """The refused attempt as a violation, citing the clause the matching rules point to."""
     now = timezone.now()
-    clause = policy.clauses.order_by("number").first()
+    clause = clause_that_applies(policy, result.clause)
     violation = record_violation(
         actor=actor,
         merchant_id=merchant.pk,
@@ -238,7 +277,7 @@ def record_relist_attempt(*, actor: Actor, merchant: Merchant, policy: Policy, t
                 context={
                     "violation": violation,
                     "title": texts["title"],
-                    "matched_terms": sorted(result.terms),
+                    "field": field,
                     "decided_at": policy.local(now),
                     "in_grace": not violation.counts_toward_sanctions,
                     "total_points": merchant_points(merchant, policy=policy, at=now),

@@ -18,7 +18,7 @@ from backoffice.roles import Role, has_role
 from moderation.filters import ReviewItemFilter
 from moderation.forms import BulkDecisionForm, DismissForm, EscalateForm, NoteForm, TakeDownForm
 from moderation.models import ReviewItem
-from moderation.selectors.queue import item_detail, merchant_history, page_of, queue_base, queue_header
+from moderation.selectors.queue import item_detail, item_evidence, merchant_history, page_of, queue_base, queue_header
 from moderation.services import queue as queue_services
 from moderation.views.access import role_required
 
@@ -74,8 +74,9 @@ def queue_claim_next(request):
 def _item_context(request, item: ReviewItem, **forms) -> dict:
     return {
         "item": item,
+        "evidence": item_evidence(item),
         "history": merchant_history(item),
-        "take_down_form": forms.get("take_down_form") or TakeDownForm(policy=item.policy),
+        "take_down_form": forms.get("take_down_form") or TakeDownForm(policy=item.policy, suggested=item.clause),
         "dismiss_form": forms.get("dismiss_form") or DismissForm(),
         "escalate_form": forms.get("escalate_form") or EscalateForm(),
         "note_form": forms.get("note_form") or NoteForm(),
@@ -136,7 +137,10 @@ def queue_item_action(request, item_id: int, action: str):
     if action not in form_classes:
         raise Http404("No such action.")
     form_class = form_classes[action]
-    form = form_class(request.POST, policy=item.policy) if action == "take-down" else form_class(request.POST)
+    if action == "take-down":
+        form = form_class(request.POST, policy=item.policy, suggested=item.clause)
+    else:
+        form = form_class(request.POST)
     if form.is_valid():
         data = form.cleaned_data
         try:

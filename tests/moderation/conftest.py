@@ -235,8 +235,11 @@ def mining_rules(policy_admin, announced_policy):
     """The reference policy's detection rules, created through the service (audited)."""
     from moderation.services.detection import create_detection_rule
 
+    hardware = announced_policy.clauses.get(number=1)  # every rule points to the clause it evidences
     return [
-        create_detection_rule(actor=policy_admin, policy=announced_policy, kind=kind, pattern=pattern, weight=weight)
+        create_detection_rule(
+            actor=policy_admin, policy=announced_policy, kind=kind, pattern=pattern, weight=weight, clause=hardware
+        )
         for kind, pattern, weight in MINING_RULES
     ]
 
@@ -279,9 +282,9 @@ def open_item(announced_policy):
     from moderation.models import ReviewItem
     from moderation.services.queue import Detection, open_review_items
 
-    def open_(listing, score=12, terms=("antminer",), spans=None, source="detection", policy=None):
+    def open_(listing, score=12, terms=("antminer",), spans=None, source="detection", policy=None, clause=1):
         policy = policy or announced_policy
-        found = Detection(score=_Decimal(score), terms=list(terms), spans=spans or {})
+        found = Detection(score=_Decimal(score), terms=list(terms), spans=spans or {}, clause=clause)
         open_review_items(policy=policy, detections=[(listing, found)], source=source)
         return ReviewItem.objects.get(listing=listing, policy=policy, status__in=["open", "claimed"])
 

@@ -831,8 +831,9 @@ def test_listing_a_banned_product_after_grace_is_refused_and_recorded_as_an_atte
     violation = Violation.objects.get(merchant=merchant_b)
     assert error.message_dict == {
         "title": [
-            f"This listing offers a product banned under the policy “{POLICY_TITLE}” (matched: Antminer). "
-            f"It was not saved; the attempt is recorded (violation #{violation.pk})."
+            f"This listing offers a product banned under the policy “{POLICY_TITLE}”, clause 1 "
+            f"(“{violation.clause.title}”): see its title. It was not saved; the attempt is recorded "
+            f"(violation #{violation.pk})."
         ]
     }
     assert (violation.kind, violation.listing, violation.policy, violation.clause.number) == (

@@ -287,11 +287,13 @@ def test_a_dismissed_listing_is_not_queued_again_unless_edited_since(
     assert ReviewItem.objects.filter(listing_id=dismissed_id).count() == 1
     assert scanning.scan_listing(listing_id=dismissed_id) == 0
 
-    # The seller edits the listing (the scan the edit queues is dropped here): it is fair game again.
+    # The listing changes (the scan the edit queues is dropped here; the edit gets past the
+    # refusal as a feed's import would): it is fair game again.
     in_grace.by(timedelta(hours=1))
-    catalog.edit_listing(
-        actor=system, listing=Listing.objects.get(pk=dismissed_id), title="Antminer S19 Pro, the real thing"
-    )
+    with mock.patch("sellers.services._refuse_banned_content"):
+        catalog.edit_listing(
+            actor=system, listing=Listing.objects.get(pk=dismissed_id), title="Antminer S19 Pro, the real thing"
+        )
     in_grace.by(timedelta(hours=1))
     again = start_and_run(announced_policy, django_capture_on_commit_callbacks)
     assert again.items_opened == 1
@@ -345,15 +347,14 @@ def test_an_edit_that_brings_a_banned_product_in_is_refused_and_changes_nothing(
     assert Violation.objects.get().kind == Violation.Kind.RELIST_ATTEMPT
 
 
-def test_an_edit_of_a_listing_flagged_already_is_let_through_and_queued(
+def test_an_edit_of_a_listing_flagged_already_is_judged_like_a_creation(
     in_grace, system, mining_rules, merchant_b, graphics_cards, make_listing, django_capture_on_commit_callbacks
 ):
     listing = make_listing(merchant_b, graphics_cards, title="Antminer S19 box, empty")
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(ValidationError):
         catalog.edit_listing(actor=system, listing=listing, description="Pairs well with an Antminer S19.")
-    item = ReviewItem.objects.get()
-    assert item.listing == listing and "description" in item.spans
-    assert not Violation.objects.exists()
+    assert Listing.objects.get(pk=listing.pk).description == ""
+    assert Violation.objects.get().kind == Violation.Kind.RELIST_ATTEMPT
 
 
 def test_a_listing_on_a_marketplace_outside_the_policy_is_not_queued(

@@ -175,6 +175,7 @@ def test_it_creates_a_listing_with_one_event(merchant_user_a, merchant_a, miners
         "currency": "USD",
         "category": miners.pk,
         "status": "live",
+        "version": 1,
     }
     assert listing.status == Listing.Status.LIVE
     assert listing.created_at == listing.updated_at
@@ -230,12 +231,14 @@ def test_it_edits_a_listing_with_one_event_holding_before_and_after(
         "currency": "USD",
         "category": graphics_cards.pk,
         "status": "live",
+        "version": 1,
     }
     assert event.after == {
         **event.before,
         "title": "RTX 3090 (used for mining)",
         "price": "650.00",
         "category": miner_accessories.pk,
+        "version": 2,
     }
     stored = Listing.objects.get(pk=listing.pk)
     assert (stored.title, stored.price, stored.category) == (
