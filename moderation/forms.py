@@ -195,6 +195,15 @@ class RemovalForm(forms.Form):
         label=_("Clause"),
         help_text=_("The clause cited in the merchants' notices. Empty: the policy's first clause."),
     )
+    override_reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label=_("Reason to go ahead"),
+        help_text=_(
+            "Needed when the policy does not name a category or its rules flag few of the listings: kept in the trail."
+        ),
+    )
 
     def clean(self):
         cleaned = super().clean()
@@ -214,6 +223,13 @@ class RemovalForm(forms.Form):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(required=False, max_length=2000, widget=forms.TextInput(), label=_("Reason"))
+
+
+class CancelRemovalForm(forms.Form):
+    """Cancelling a scheduled removal: a reason for the trail, and an explicit yes."""
+
+    reason = forms.CharField(max_length=2000, label=_("Reason"))
+    confirm = forms.BooleanField(label=_("Yes, cancel it"))
 
 
 def add_service_errors(form: forms.Form, error: ValidationError) -> None:
@@ -339,9 +355,10 @@ class DetectionRuleForm(forms.Form):
     def __init__(self, *args, policy: Policy, **kwargs):
         super().__init__(*args, **kwargs)
         self.policy = policy
-        self.fields["clause"].choices = [("", "–")] + [
-            (clause.number, f"§{clause.number} {clause.title}") for clause in policy.clauses.order_by("number")
-        ]
+        clauses = [(clause.number, f"§{clause.number} {clause.title}") for clause in policy.clauses.order_by("number")]
+        self.fields["clause"].choices = [("", "–"), *clauses]
+        # Every rule evidences a clause: a take-down of what it flags cites it.
+        self.fields["clause"].required = bool(clauses)
 
     def clean_exclusions(self):
         return [line.strip() for line in self.cleaned_data["exclusions"].splitlines() if line.strip()]

@@ -67,15 +67,21 @@ def schedule_removal(
     categories: list[Category],
     scheduled_for: datetime | None = None,
     clause: PolicyClause | None = None,
+    override_reason: str = "",
 ) -> CategoryRemoval:
     """Schedule the retirement of categories (and everything under them) under a policy.
 
     Refused, with field-level messages: no category; a draft or retired policy; a time
     before the policy's effective date; a category retired already or already part of
-    another removal that has not finished.
+    another removal that has not finished (the categories are locked first, so two admins
+    confirming at once schedule one). A category the policy does not name, or whose live
+    listings the policy's rules mostly do not flag, needs ``override_reason``: an innocent
+    category retired by mistake takes down every listing in it.
     """
     scheduled_for = scheduled_for or policy.effective_at
     errors: dict[str, str] = {}
+    # Serialise with any other scheduling of these categories: the overlap check below then sees it.
+    list(Category.objects.select_for_update().filter(pk__in=[c.pk for c in categories]).values_list("pk"))
     if policy.status not in {Policy.Status.ANNOUNCED, Policy.Status.IN_EFFECT}:
         errors["policy"] = _("“%(policy)s” is %(status)s: announce it first.") % {
             "policy": policy,
@@ -110,12 +116,16 @@ def schedule_removal(
         errors["clause"] = _("Choose a clause of this policy.")
     if errors:
         raise ValidationError(errors)
+    dry_run = removal_dry_run(categories, policy=policy)
+    override = _override_needed(dry_run)
+    if override and not override_reason.strip():
+        raise ValidationError({"override_reason": override})
     removal = CategoryRemoval.objects.create(
         policy=policy,
         clause=clause,
         scheduled_for=scheduled_for,
         created_by=actor_user(actor),
-        dry_run=removal_dry_run(categories, policy=policy),
+        dry_run=dry_run,
         chunk_size=settings.REMOVAL_CHUNK_SIZE,
     )
     removal.categories.set(categories)
@@ -129,13 +139,34 @@ def schedule_removal(
             "scheduled_for": scheduled_for,
             "listings": removal.dry_run["listings"],
             "merchants": removal.dry_run["merchants"],
+            "not_named_by_policy": dry_run.get("not_named", []),
+            "flagged_share": dry_run.get("flagged_share"),
+            "override": bool(override),
         },
+        reason=override_reason.strip() if override else "",
     )
     return removal
 
 
+def _override_needed(dry_run: dict) -> str:
+    """Why scheduling these categories needs a stated reason; "" when it does not."""
+    reasons = []
+    if dry_run.get("not_named"):
+        reasons.append(_("the policy does not name %(categories)s") % {"categories": ", ".join(dry_run["not_named"])})
+    if dry_run.get("rules_disagree"):
+        reasons.append(
+            _("its rules flag only %(share)s of the listings sampled") % {"share": f"{dry_run['flagged_share']:.0%}"}
+        )
+    if not reasons:
+        return ""
+    return _("Say why these categories go: %(why)s.") % {"why": "; ".join(reasons)}
+
+
 @transaction.atomic
 def cancel_removal(*, actor: Actor, removal: CategoryRemoval, reason: str = "") -> CategoryRemoval:
+    """Cancel a scheduled removal; the reason is kept in the trail (the merchants were told of the date)."""
+    if not reason.strip():
+        raise ValidationError({"reason": _("Say why the removal is cancelled.")})
     now = timezone.now()
     cancelled = CategoryRemoval.objects.filter(pk=removal.pk, status=CategoryRemoval.Status.SCHEDULED).update(
         status=CategoryRemoval.Status.CANCELLED, cancelled_at=now

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from moderation.models import AuditVerb, Notice, PointsRule, Policy, PolicyClause, ReviewItem, Violation
 from moderation.services.audit import Actor, SystemActor, actor_label, actor_user, record_event
@@ -219,7 +219,11 @@ def refuse_banned_content(
     raise ValidationError({field: message % values})
 
 
-FIELD_NAMES = {"title": _lazy("title"), "description": _lazy("description"), "attributes": _lazy("attributes")}
+FIELD_NAMES = {
+    "title": gettext_lazy("title"),
+    "description": gettext_lazy("description"),
+    "attributes": gettext_lazy("attributes"),
+}
 
 
 def _cleared_by_a_moderator(policy: Policy, listing: Listing, texts: dict[str, Any]) -> bool:

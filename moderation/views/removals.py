@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from backoffice.roles import Role
 from moderation.forms import (
-    ReasonForm,
+    CancelRemovalForm,
     RemovalForm,
     add_service_errors,
     as_local_input,
@@ -61,6 +61,7 @@ def removal_create(request):
                     categories=list(data["categories"]),
                     scheduled_for=data["scheduled_for"],
                     clause=data["clause"],
+                    override_reason=data["override_reason"],
                 )
             except ValidationError as error:
                 add_service_errors(form, error)
@@ -83,7 +84,7 @@ def removal_show(request, removal_id: int):
         "removal": removal,
         "progress": removal_progress(removal),
         "failed_chunks": RemovalChunk.objects.filter(removal=removal, status=RemovalChunk.Status.FAILED),
-        "cancel_form": ReasonForm(),
+        "cancel_form": CancelRemovalForm(),
     }
     return render(request, "moderation/removals/detail.html", context)
 
@@ -98,8 +99,11 @@ def removal_progress_json(request, removal_id: int):
 @role_required(Role.POLICY_ADMIN)
 def removal_cancel(request, removal_id: int):
     removal = get_object_or_404(CategoryRemoval, pk=removal_id)
-    form = ReasonForm(request.POST)
-    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    form = CancelRemovalForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("To cancel, give a reason and tick the confirmation."))
+        return redirect("backoffice:removal-detail", removal.pk)
+    reason = form.cleaned_data["reason"]
     try:
         removal_services.cancel_removal(actor=request.user, removal=removal, reason=reason)
     except ValidationError as error:

@@ -286,7 +286,7 @@ def test_the_cancel_button_cancels(admin_client, policy_admin, scheduled):
     page = admin_client.get(reverse("backoffice:removal-detail", args=[scheduled.pk])).content.decode()
     assert f'action="{reverse("backoffice:removal-cancel", args=[scheduled.pk])}"' in page
     response = admin_client.post(
-        reverse("backoffice:removal-cancel", args=[scheduled.pk]), {"reason": "Scheduled by mistake."}
+        reverse("backoffice:removal-cancel", args=[scheduled.pk]), {"reason": "Scheduled by mistake.", "confirm": "yes"}
     )
     assert response.status_code == 302
     scheduled.refresh_from_db()
@@ -297,7 +297,9 @@ def test_the_cancel_button_cancels(admin_client, policy_admin, scheduled):
         f"Removal #{scheduled.pk} cancelled; nothing was changed."
     ]
     # Cancelling again is refused with a message, nothing else.
-    response = admin_client.post(reverse("backoffice:removal-cancel", args=[scheduled.pk]), follow=True)
+    response = admin_client.post(
+        reverse("backoffice:removal-cancel", args=[scheduled.pk]), {"reason": "Again.", "confirm": "yes"}, follow=True
+    )
     assert "only a scheduled one can be cancelled" in response.content.decode()
     assert AuditEvent.objects.filter(verb=AuditVerb.REMOVAL_CANCELLED).count() == 1
 
@@ -305,7 +307,9 @@ def test_the_cancel_button_cancels(admin_client, policy_admin, scheduled):
 def test_the_cancel_button_refuses_a_running_removal(admin_client, travel, scheduled):
     travel.to(EFFECTIVE + timedelta(seconds=1))
     removals.start_removal(removal_id=scheduled.pk)
-    response = admin_client.post(reverse("backoffice:removal-cancel", args=[scheduled.pk]), follow=True)
+    response = admin_client.post(
+        reverse("backoffice:removal-cancel", args=[scheduled.pk]), {"reason": "Late.", "confirm": "yes"}, follow=True
+    )
     assert "is running: only a scheduled one can be cancelled" in response.content.decode()
     scheduled.refresh_from_db()
     assert scheduled.status == CategoryRemoval.Status.RUNNING
@@ -560,3 +564,12 @@ def test_confirming_other_choices_than_the_dry_run_shows_their_dry_run_first(
     response = admin_client.post(url, {**changed, "preview_token": response.context["preview_token"]})
     assert response.status_code == 302
     assert set(CategoryRemoval.objects.get().categories.all()) == {miners, miner_accessories}
+
+
+def test_cancelling_needs_a_reason_and_a_confirmation(admin_client, scheduled):
+    for data in ({"confirm": "yes"}, {"reason": "Scheduled by mistake."}):
+        response = admin_client.post(reverse("backoffice:removal-cancel", args=[scheduled.pk]), data, follow=True)
+        assert "give a reason and tick the confirmation" in response.content.decode()
+    scheduled.refresh_from_db()
+    assert scheduled.status == CategoryRemoval.Status.SCHEDULED
+    assert not AuditEvent.objects.filter(verb=AuditVerb.REMOVAL_CANCELLED).exists()

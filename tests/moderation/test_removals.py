@@ -196,7 +196,7 @@ def test_it_refuses_a_subcategory_of_a_category_already_in_a_scheduled_removal(
 
 
 def test_a_cancelled_removal_does_not_block_its_categories(policy_admin, announced_policy, removal, miners):
-    removals.cancel_removal(actor=policy_admin, removal=removal)
+    removals.cancel_removal(actor=policy_admin, removal=removal, reason="Scheduled by mistake.")
     again = removals.schedule_removal(actor=policy_admin, policy=announced_policy, categories=[miners])
     assert again.status == CategoryRemoval.Status.SCHEDULED
 
@@ -237,7 +237,7 @@ def test_a_cancelled_removal_never_starts(travel, policy_admin, removal, removal
 
 def test_a_started_removal_cannot_be_cancelled(policy_admin, started):
     with pytest.raises(ValidationError, match="is running: only a scheduled one can be cancelled"):
-        removals.cancel_removal(actor=policy_admin, removal=started)
+        removals.cancel_removal(actor=policy_admin, removal=started, reason="Too late.")
     started.refresh_from_db()
     assert started.status == CategoryRemoval.Status.RUNNING
     assert not AuditEvent.objects.filter(verb=AuditVerb.REMOVAL_CANCELLED).exists()
@@ -461,7 +461,12 @@ def test_during_grace_a_removal_records_no_violation_or_sanction(
 def test_a_removal_with_no_live_listing_completes_with_no_notice(
     travel, policy_admin, announced_policy, graphics_cards, django_capture_on_commit_callbacks
 ):
-    removal = removals.schedule_removal(actor=policy_admin, policy=announced_policy, categories=[graphics_cards])
+    removal = removals.schedule_removal(
+        actor=policy_admin,
+        policy=announced_policy,
+        categories=[graphics_cards],
+        override_reason="Emptied by the sellers; retire it all the same.",
+    )
     travel.to(RUN_AT)
     with django_capture_on_commit_callbacks(execute=True):
         assert removals.start_removal(removal_id=removal.pk)

@@ -190,7 +190,14 @@ def test_the_form_refuses_a_pattern_the_engine_cannot_run_with_a_field_error(cli
     client.force_login(policy_admin)
     response = client.post(
         reverse("backoffice:rule-create", args=[announced_policy.pk]),
-        {"kind": "regex", "pattern": r"(?<![a-z])miner", "label": "Miner", "weight": "4", "fields": ["title"]},
+        {
+            "kind": "regex",
+            "pattern": r"(?<![a-z])miner",
+            "label": "Miner",
+            "clause": "1",
+            "weight": "4",
+            "fields": ["title"],
+        },
     )
     assert response.status_code == 200
     assert "Lookahead and lookbehind are not supported" in response.context["form"].errors["pattern"][0]

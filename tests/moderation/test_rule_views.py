@@ -44,6 +44,7 @@ def test_a_policy_admin_adds_a_rule_through_the_form(admin_client, announced_pol
         reverse("backoffice:rule-create", args=[announced_policy.pk]),
         {
             "kind": "phrase",
+            "clause": "1",
             "pattern": "mining rig",
             "weight": "8",
             "fields": ["title", "description"],
@@ -62,7 +63,7 @@ def test_a_policy_admin_adds_a_rule_through_the_form(admin_client, announced_pol
 def test_a_bad_regex_gets_a_field_error_and_nothing_is_saved(admin_client, announced_policy):
     response = admin_client.post(
         reverse("backoffice:rule-create", args=[announced_policy.pk]),
-        {"kind": "regex", "pattern": "(unclosed", "weight": "5", "fields": ["title"]},
+        {"kind": "regex", "pattern": "(unclosed", "label": "X", "clause": "1", "weight": "5", "fields": ["title"]},
     )
     assert response.status_code == 200
     assert 'data-field="pattern"' in response.content.decode()
@@ -73,7 +74,14 @@ def test_a_policy_admin_edits_and_disables_a_rule(admin_client, announced_policy
     rule = mining_rules[0]
     response = admin_client.post(
         reverse("backoffice:rule-edit", args=[announced_policy.pk, rule.pk]),
-        {"kind": rule.kind, "pattern": rule.pattern, "weight": "3", "fields": ["title"], "is_active": "on"},
+        {
+            "kind": rule.kind,
+            "pattern": rule.pattern,
+            "clause": "1",
+            "weight": "3",
+            "fields": ["title"],
+            "is_active": "on",
+        },
     )
     assert response.status_code == 302
     rule.refresh_from_db()
@@ -93,3 +101,13 @@ def test_another_policys_rule_is_not_found_under_this_policy(
     other = new_policy_version(actor=announced_policy.created_by or mining_rules[0].created_by, policy=announced_policy)
     url = reverse("backoffice:rule-edit", args=[other.pk, mining_rules[0].pk])
     assert admin_client.get(url).status_code == 404
+
+
+def test_a_rule_must_cite_a_clause_of_its_policy(admin_client, announced_policy):
+    response = admin_client.post(
+        reverse("backoffice:rule-create", args=[announced_policy.pk]),
+        {"kind": "keyword", "pattern": "bitmain", "weight": "10", "fields": ["title"]},
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors["clause"]
+    assert not DetectionRule.objects.exists()
