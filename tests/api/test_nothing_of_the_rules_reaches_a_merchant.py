@@ -51,12 +51,16 @@ def clause_rules(policy_admin, announced_policy, travel, graphics_cards):
 
 def forbidden(rules: list[DetectionRule]) -> list[str]:
     """What must never appear in a merchant's texts: the expressions, the labels, the words "score" and "matched"."""
-    return [rule.pattern for rule in rules if rule.kind == "regex"] + [rule.label for rule in rules] + [
-        "score",
-        "matched",
-        "terms:",
-        "命中",
-    ]
+    return (
+        [rule.pattern for rule in rules if rule.kind == "regex"]
+        + [rule.label for rule in rules]
+        + [
+            "score",
+            "matched",
+            "terms:",
+            "命中",
+        ]
+    )
 
 
 def merchant_texts(*responses) -> list[str]:
@@ -95,7 +99,9 @@ def test_no_text_a_merchant_receives_reveals_a_rule(
         scan_listing(listing_id=flagged.pk)
         item = ReviewItem.objects.get(listing=flagged)
         client.force_login(moderator)
-        client.post(reverse("backoffice:queue-item-action", args=[item.pk, "take-down"]), {"kind": "prohibited_listing"})
+        client.post(
+            reverse("backoffice:queue-item-action", args=[item.pk, "take-down"]), {"kind": "prohibited_listing"}
+        )
         decisions = api_a.get(f"{API}/decisions/")
         notices = api_a.get(f"{API}/notices/")
 
