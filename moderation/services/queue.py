@@ -63,7 +63,7 @@ class Detection:
 
 def _link_rules(created: list[tuple], found_by_listing: dict[int, Detection]) -> None:
     """Record which rules (and shadow rules) flagged each new item, for the rules' precision."""
-    ReviewItemRule.objects.bulk_create(
+    links = [
         ReviewItemRule(item_id=pk, rule_id=rule_id, shadow=shadow)
         for pk, listing_id, *_rest in created
         for rule_ids, shadow in (
@@ -71,7 +71,8 @@ def _link_rules(created: list[tuple], found_by_listing: dict[int, Detection]) ->
             (found_by_listing[listing_id].shadow_rule_ids, True),
         )
         for rule_id in rule_ids
-    )
+    ]
+    ReviewItemRule.objects.bulk_create(links, ignore_conflicts=True)
 
 
 def lease() -> timedelta:
@@ -148,7 +149,12 @@ def open_review_items(
         ReviewItem.objects.bulk_create(candidates, ignore_conflicts=True)
         # ignore_conflicts returns no ids: read back the items this call created.
         created = list(
-            ReviewItem.objects.filter(policy=policy, created_at=now, listing_id__in=listing_ids)
+            ReviewItem.objects.filter(
+                policy=policy,
+                created_at=now,
+                listing_id__in=listing_ids,
+                status__in=[ReviewItem.Status.OPEN, ReviewItem.Status.CLAIMED],
+            )
             .exclude(pk__in=already_open)
             .values_list("pk", "listing_id", "merchant_id", "score")
         )

@@ -12,7 +12,8 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from moderation.models import DetectionRule, Notice, ReviewItem, Violation
+from moderation.models import Appeal, DetectionRule, Notice, ReviewItem, Violation
+from moderation.services import appeals
 from moderation.services.detection import create_detection_rule
 from moderation.services.scanning import scan_listing
 from tests.moderation.conftest import AFTER_GRACE
@@ -87,7 +88,15 @@ def test_a_refusal_names_the_policy_the_clause_and_the_field_only(api_a, clause_
 
 
 def test_no_text_a_merchant_receives_reveals_a_rule(
-    api_a, client, moderator, clause_rules, merchant_a, graphics_cards, make_listing, django_capture_on_commit_callbacks
+    api_a,
+    client,
+    moderator,
+    other_moderator,
+    clause_rules,
+    merchant_a,
+    graphics_cards,
+    make_listing,
+    django_capture_on_commit_callbacks,
 ):
     with django_capture_on_commit_callbacks(execute=True):
         created = api_a.post(f"{API}/listings/", {**NEW, "title": "Antminer S19 110TH/s"}, format="json")
@@ -102,12 +111,21 @@ def test_no_text_a_merchant_receives_reveals_a_rule(
         client.post(
             reverse("backoffice:queue-item-action", args=[item.pk, "take-down"]), {"kind": "prohibited_listing"}
         )
+        violation = Violation.objects.get(review_item=item)
+        appealed = api_a.post(
+            f"{API}/appeals/",
+            {"decision": f"violation-{violation.pk}", "grounds": "The unit is a display model with no hash boards."},
+            format="json",
+        )
+        appeals.grant_appeal(
+            actor=other_moderator, appeal=Appeal.objects.get(), reason="A display model: no hash boards inside."
+        )
         decisions = api_a.get(f"{API}/decisions/")
         notices = api_a.get(f"{API}/notices/")
 
-    assert (created.status_code, edited.status_code) == (400, 400)
+    assert (created.status_code, edited.status_code, appealed.status_code) == (400, 400, 201)
     assert Violation.objects.filter(merchant=merchant_a).count() == 3
-    texts = merchant_texts(created, edited, decisions, notices)
+    texts = merchant_texts(created, edited, appealed, decisions, notices)
     assert len(mail.outbox) >= 3
     for text in texts:
         for secret in forbidden(clause_rules):

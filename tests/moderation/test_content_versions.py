@@ -190,3 +190,42 @@ def test_the_item_page_shows_what_changed_and_scores_the_current_text(
     assert "- Description: Used." in html and "+ Description: &lt;script&gt;" in html
     assert "<mark" in html and ">ANTMINER</mark>" in html  # highlighted where it stands now
     assert "<script>alert" not in html
+
+
+def test_a_lifted_freeze_brings_its_listings_back_through_the_same_check(
+    ruled,
+    travel,
+    make_listing,
+    merchant_a,
+    merchant_user_a,
+    graphics_cards,
+    violate,
+    other_senior,
+):
+    from datetime import timedelta
+
+    from moderation.models import Sanction
+    from moderation.services.sanctions import run_escalation
+
+    innocent = make_listing(merchant_a, graphics_cards, title="RTX 3080 graphics card")
+    flagged_now = make_listing(merchant_a, graphics_cards, title="Antminer S9 display model")
+    violate(merchant_a, 8)
+    run_escalation()  # the warning
+    travel.by(timedelta(days=4))
+    violate(merchant_a, 28)  # 36: the account freeze delists everything
+    run_escalation()
+    freeze = Sanction.objects.filter(merchant=merchant_a).latest("id")
+    assert freeze.delists_all
+    appeal = appeals.file_appeal(
+        actor=merchant_user_a, merchant=merchant_a, kind=Appeal.Kind.SANCTION, object_id=freeze.pk, grounds=GROUNDS
+    )
+    travel.by(timedelta(hours=1))
+
+    appeals.grant_appeal(actor=other_senior, appeal=appeal, reason=REASON)
+
+    innocent.refresh_from_db()
+    flagged_now.refresh_from_db()
+    assert innocent.status == Listing.Status.LIVE
+    assert flagged_now.status == Listing.Status.DELISTED
+    item = ReviewItem.objects.get(listing=flagged_now, status="open")
+    assert (item.source, item.appeal_id) == (ReviewItem.Source.REINSTATEMENT, appeal.pk)
