@@ -20,3 +20,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": 1,
     "unacked_restore_throttle": 1,
 }
+
+# Each worker writes its e-mail to its own folder (EMAIL_URL=file://…), at an SMTP server's pace.
+EMAIL_BACKEND = "tests.chaos.slow_mail.SlowFileBackend"
