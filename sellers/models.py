@@ -224,7 +224,8 @@ class Listing(models.Model):
     )
     # The number of its current content version (see ListingVersion): what a detection, a
     # review item, a violation or a delisting judged is named by this number.
-    version = models.PositiveIntegerField(default=1)
+    # A database default too: catalog feeds and bulk loads insert listings in SQL.
+    version = models.PositiveIntegerField(default=1, db_default=1)
     # The version a delisting judged: a granted appeal restores it, and sends the listing to
     # review instead of live when the content changed since.
     delisted_version = models.PositiveIntegerField(null=True, blank=True)
