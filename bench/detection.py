@@ -36,16 +36,14 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
 os.environ["EMAIL_URL"] = "dummy://"
 
 from bench._common import (  # noqa: E402
+    measure_scan,
     print_result,
-    rules_as_postgres_regex,
-    run_on_workers,
     settle_database,
     throwaway_database,
 )
@@ -138,42 +136,6 @@ def generate(listings: int):
     policy = announce_policy(actor=actor, policy=policy, announced_at=now - timedelta(days=2))
     seed_reference_rules(actor=actor, policy=policy)
     return policy
-
-
-def scan_chunk(chunk_id: int) -> None:
-    from moderation.services.scanning import run_scan_chunk
-
-    run_scan_chunk(chunk_id=chunk_id)
-
-
-def measure_scan(policy, *, workers: int) -> tuple[float, float, int, int, int]:
-    from django.db import connection
-
-    from moderation.models import PolicyScan
-    from moderation.selectors.detection import policy_matcher
-    from moderation.services.scanning import start_policy_scan
-    from moderation.tasks import run_scan_chunk as run_scan_chunk_task
-
-    queued: list[int] = []
-    started = time.perf_counter()
-    with mock.patch.object(run_scan_chunk_task, "delay", queued.append):
-        scan = start_policy_scan(policy=policy)
-    run_on_workers(scan_chunk, queued, workers=workers)
-    seconds = time.perf_counter() - started
-    scan = PolicyScan.objects.get(pk=scan.pk)
-    if scan.status != PolicyScan.Status.COMPLETED:
-        raise SystemExit(f"scan ended {scan.status}: {scan.error}")
-    terms = rules_as_postgres_regex(policy_matcher(policy).rules)
-    baseline_started = time.perf_counter()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id FROM sellers_listing WHERE status = 'live' "
-            "AND (title ~* %s OR description ~* %s OR attributes::text ~* %s)",
-            [terms, terms, terms],
-        )
-        matched = len(cursor.fetchall())
-    baseline = time.perf_counter() - baseline_started
-    return seconds, baseline, scan.listings_done, scan.items_opened, matched
 
 
 # --- Single listings at the field limits ---------------------------------------------

@@ -36,7 +36,6 @@ import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from datetime import timedelta  # noqa: E402
-from unittest import mock  # noqa: E402
 
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
 os.environ["EMAIL_URL"] = "dummy://"
@@ -49,9 +48,8 @@ os.environ["STATIC_ROOT"] = str(STATIC_DIR)
 
 from bench._common import (  # noqa: E402
     QueryCounter,
+    measure_scan,
     print_result,
-    rules_as_postgres_regex,
-    run_on_workers,
     settle_database,
     throwaway_database,
 )
@@ -252,46 +250,6 @@ def measure_claim(policy, moderator) -> tuple[float, float]:
     return timed(service, repeat=50), timed(bare, repeat=50)
 
 
-def scan_chunk(chunk_id: int) -> None:
-    from moderation.services.scanning import run_scan_chunk
-
-    run_scan_chunk(chunk_id=chunk_id)
-
-
-def measure_scan(policy, *, workers: int) -> tuple[float, float, int, int]:
-    from django.db import connection
-
-    from moderation.models import PolicyScan
-    from moderation.selectors.detection import policy_matcher
-    from moderation.services.scanning import start_policy_scan
-    from moderation.tasks import run_scan_chunk as run_scan_chunk_task
-
-    # The 100,000 items opened above stay: the scan skips listings that have one open.
-    # The chunks go to ``workers`` processes, as they would to Celery workers.
-    queued: list[int] = []
-    started = time.perf_counter()
-    with mock.patch.object(run_scan_chunk_task, "delay", queued.append):
-        scan = start_policy_scan(policy=policy)
-    run_on_workers(scan_chunk, queued, workers=workers)
-    seconds = time.perf_counter() - started
-    scan = PolicyScan.objects.get(pk=scan.pk)
-    if scan.status != PolicyScan.Status.COMPLETED:
-        raise SystemExit(f"scan ended {scan.status}: {scan.error}")
-    # The same terms as the policy's rules, as one case-insensitive regex: the phrases as
-    # they are written, the regular expressions as they are.
-    terms = rules_as_postgres_regex(policy_matcher(policy).rules)
-    baseline_started = time.perf_counter()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id FROM sellers_listing WHERE status = 'live' "
-            "AND (title ~* %s OR description ~* %s OR attributes::text ~* %s)",
-            [terms, terms, terms],
-        )
-        matched = len(cursor.fetchall())
-    baseline = time.perf_counter() - baseline_started
-    return seconds, baseline, scan.listings_done, matched
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--listings", type=int, default=1_000_000)
@@ -332,7 +290,8 @@ def main() -> None:
         claim, claim_bare = measure_claim(policy, moderator)
         log(f"claim next: {claim * 1000:.2f} ms, bare SQL {claim_bare * 1000:.2f} ms")
 
-        scan_seconds, baseline_seconds, scanned, matched = measure_scan(policy, workers=args.workers)
+        # The 100,000 items opened above stay: the scan skips listings that have one open.
+        scan_seconds, baseline_seconds, scanned, _opened, matched = measure_scan(policy, workers=args.workers)
         log(
             f"bulk scan: {scanned} listings in {scan_seconds:.1f} s; one ~* SELECT: {baseline_seconds:.1f} s "
             f"({matched} rows)"

@@ -259,6 +259,28 @@ class Listing(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def relist(self, *, at) -> list[str]:
+        """Undo a delisting on this instance (the caller saves): the status it had, the delisting's
+        traces cleared. Returns the fields changed, for ``save(update_fields=…)``."""
+        self.status = self.previous_status or self.Status.LIVE
+        self.previous_status = ""
+        self.delisted_at = None
+        self.delisted_reason = ""
+        self.delisted_version = None
+        self.delisted_by_removal = None
+        self.delisted_by_sanction = None
+        self.updated_at = at
+        return [
+            "status",
+            "previous_status",
+            "delisted_at",
+            "delisted_reason",
+            "delisted_version",
+            "delisted_by_removal",
+            "delisted_by_sanction",
+            "updated_at",
+        ]
+
     @property
     def is_visible(self) -> bool:
         return (

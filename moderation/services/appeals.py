@@ -430,26 +430,9 @@ def _restore_listing(listing: Listing, *, actor, appeal: Appeal, now: datetime, 
     held = _hold_for_review(listing, actor=actor, appeal=appeal, now=now, category=category)
     if held:
         return held
-    listing.status = listing.previous_status or Listing.Status.LIVE
-    listing.previous_status = ""
-    listing.delisted_at = None
-    listing.delisted_reason = ""
-    listing.delisted_by_removal = None
-    listing.delisted_by_sanction = None
+    changed = listing.relist(at=now)
     listing.category = category
-    listing.updated_at = now
-    listing.save(
-        update_fields=[
-            "status",
-            "previous_status",
-            "delisted_at",
-            "delisted_reason",
-            "delisted_by_removal",
-            "delisted_by_sanction",
-            "category",
-            "updated_at",
-        ]
-    )
+    listing.save(update_fields=[*changed, "category"])
     record_event(
         actor=actor,
         verb=AuditVerb.LISTING_RESTORED,

@@ -496,15 +496,7 @@ def _reinstate(item: ReviewItem, *, actor, now) -> None:
     if listing.status != Listing.Status.DELISTED or listing.category.is_retired:
         return
     before = {"status": listing.status}
-    listing.status = listing.previous_status or Listing.Status.LIVE
-    listing.previous_status = ""
-    listing.delisted_at = None
-    listing.delisted_reason = ""
-    listing.delisted_version = None
-    listing.delisted_by_removal = None
-    listing.delisted_by_sanction = None
-    listing.updated_at = now
-    listing.save()
+    listing.save(update_fields=listing.relist(at=now))
     record_event(
         actor=actor,
         verb=AuditVerb.LISTING_RESTORED,
