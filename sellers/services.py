@@ -268,11 +268,17 @@ def _edit_listing(*, actor: Actor, listing: Listing, changes: dict[str, Any]) ->
         changes["category"] = new_category = Category.objects.select_for_update().get(pk=new_category.pk)
         ensure_category_accepts_listings(new_category)
     before = snapshot(listing, LISTING_AUDITED_FIELDS)
-    content_before = versions.content_of(listing)
-    versions.ensure_versions([listing])  # the version it replaces, if seeded without a row
+    # A change of title, description, attributes or category makes a new content version.
+    current = versions.content_of(listing)
+    content_changed = any(
+        current[name] != (value.pk if name == "category" else value)
+        for name, value in changes.items()
+        if name in current
+    )
+    if content_changed:
+        versions.ensure_versions([listing])  # the version it replaces, if seeded without a row
     for name, value in changes.items():
         setattr(listing, name, value)
-    content_changed = versions.content_of(listing) != content_before
     if content_changed:
         listing.version += 1
     listing.updated_at = timezone.now()

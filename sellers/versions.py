@@ -11,8 +11,6 @@ from django.utils import timezone
 
 from sellers.models import Listing, ListingVersion
 
-CONTENT_FIELDS = ("title", "description", "attributes", "category")
-
 
 def content_of(listing: Listing) -> dict:
     return {
@@ -23,8 +21,10 @@ def content_of(listing: Listing) -> dict:
     }
 
 
-def record_version(listing: Listing, *, created_by: str = "") -> None:
-    """The listing's current content as its version ``listing.version`` (once: a second call changes nothing)."""
+def ensure_versions(listings: list[Listing], *, created_by: str = "") -> None:
+    """Rows for the current versions of these listings, once (a version recorded already is
+    left as it is): after a change, and for listings seeded in bulk without one."""
+    now = timezone.now()
     ListingVersion.objects.bulk_create(
         [
             ListingVersion(
@@ -34,31 +34,18 @@ def record_version(listing: Listing, *, created_by: str = "") -> None:
                 description=listing.description,
                 attributes=listing.attributes,
                 category_id=listing.category_id,
-                created_at=timezone.now(),
+                created_at=now,
                 created_by=created_by[:150],
-            )
-        ],
-        ignore_conflicts=True,
-    )
-
-
-def ensure_versions(listings: list[Listing]) -> None:
-    """Rows for the current versions of these listings, for those seeded in bulk without one."""
-    ListingVersion.objects.bulk_create(
-        [
-            ListingVersion(
-                listing=listing,
-                number=listing.version,
-                title=listing.title,
-                description=listing.description,
-                attributes=listing.attributes,
-                category_id=listing.category_id,
-                created_at=listing.updated_at,
             )
             for listing in listings
         ],
         ignore_conflicts=True,
     )
+
+
+def record_version(listing: Listing, *, created_by: str = "") -> None:
+    """The listing's current content as its version ``listing.version`` (a second call changes nothing)."""
+    ensure_versions([listing], created_by=created_by)
 
 
 def version_content(listing: Listing, number: int | None) -> dict | None:

@@ -111,8 +111,9 @@ def evaluate(matcher: PolicyMatcher, rows: Iterable[CorpusRow]) -> Report:
     for row in rows:
         result = matcher.score(title=row.title, description=row.description, attributes=row.attributes)
         report.groups[row.group] += 1
+        matched = {id(rule) for rule in (*result.rules, *result.shadow_rules)}
         for index, rule in enumerate(matcher.rules):
-            if rule in result.rules or rule in result.shadow_rules:
+            if id(rule) in matched:
                 key = rule.id if rule.id is not None else index
                 tally = report.rules.setdefault(key, RuleTally(label=_rule_name(rule)))
                 if row.banned:

@@ -180,8 +180,9 @@ def normalize_char(char: str) -> str:
     but in its own case (before folding: Greek ``Ν`` is n, ``ν`` is v).
     """
     base = _strip_diacritics(unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", char)))
-    if len(base) == 1 and skeleton_char(base) != base:
-        return skeleton_char(base)
+    latin = skeleton_char(base) if len(base) == 1 else base
+    if latin != base:
+        return latin
     return "".join(simplify_char(folded) for folded in fold_char(char))
 
 

@@ -143,10 +143,6 @@ _UNSUPPORTED = (
 )
 
 
-def _lazy(message: Any) -> str:
-    return str(message)
-
-
 # Texts on which an expression that can match nothing shows it (``\\b``, ``(?:btc)?\\b``, ``x*``).
 EMPTY_MATCH_PROBES = ("", " ", "a", "hello world", "1", "矿")
 
@@ -155,7 +151,7 @@ def regex_error(pattern: str) -> str | None:
     """Why RE2 refuses a regular expression, in words for the policy admin; None if it runs."""
     for found, message in _UNSUPPORTED:
         if found.search(pattern):
-            return _lazy(message)
+            return str(message)
     try:
         compiled = re2.compile(rule_regex(REGEX, pattern), engine_options())
     except re2.error as exc:

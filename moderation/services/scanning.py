@@ -80,15 +80,22 @@ def scan_listings(
     listings: list[Listing],
     source: str = ReviewItem.Source.DETECTION,
     matcher: PolicyMatcher | None = None,
+    scored: dict[int, MatchResult] | None = None,
 ) -> int:
-    """Match the listings against the policy's rules and queue the flagged ones. Returns items opened."""
+    """Match the listings against the policy's rules and queue the flagged ones. Returns items opened.
+
+    ``scored``: results the caller has already, by listing id (a bulk scan's chunk), not computed again.
+    """
     matcher = matcher or policy_matcher(policy)
+    scored = scored or {}
     flagged = []
     for listing in listings:
-        texts = {"title": listing.title, "description": listing.description, "attributes": listing.attributes}
-        # Offsets only for the few that are flagged: most listings are innocent.
-        if matcher.score(**texts, spans=False).flagged:
-            flagged.append((listing, _detection(matcher.score(**texts))))
+        # Scored once: the highlights are worked out only for the flagged ones, when queued.
+        result = scored.get(listing.pk) or matcher.score(
+            title=listing.title, description=listing.description, attributes=listing.attributes
+        )
+        if result.flagged:
+            flagged.append((listing, _detection(result)))
     return _queue_flagged(policy=policy, flagged=flagged, source=source)
 
 
@@ -204,20 +211,22 @@ def _scan_chunk(chunk: ScanChunk) -> int:
     )
     matcher = policy_matcher(policy)
     rule_hits: Counter[int] = Counter()
-    flagged_ids = []
+    flagged: dict[int, MatchResult] = {}
     scanned = 0
     for listing_id, title, description, attributes in in_range.values_list("id", "title", "description", "attributes"):
         scanned += 1
-        result = matcher.score(title=title, description=description, attributes=attributes, spans=False)
+        result = matcher.score(title=title, description=description, attributes=attributes)
         if not result.rules and not result.shadow_rules:
             continue
         rule_hits.update(result.rule_ids + result.shadow_rule_ids)
         if result.flagged:
-            flagged_ids.append(listing_id)
+            flagged[listing_id] = result
+    # The flagged ones as rows (a few per chunk), with what the loop above found in them.
     opened = scan_listings(
         policy=policy,
-        listings=list(Listing.objects.filter(pk__in=flagged_ids).select_related("merchant")),
+        listings=list(Listing.objects.filter(pk__in=list(flagged)).select_related("merchant")),
         matcher=matcher,
+        scored=flagged,
     )
     now = timezone.now()
     ScanChunk.objects.filter(pk=chunk.pk).update(

@@ -18,15 +18,14 @@ from moderation.models import DetectionRule, Policy
 from moderation.selectors.detection import policy_detection_rules, policy_matcher, rule_performance
 from moderation.services import detection as rule_services
 from moderation.views.access import role_required
-
-SAMPLE_LIMIT = 10_000
+from sellers.limits import DESCRIPTION_MAX_LENGTH
 
 
 @role_required(Role.POLICY_ADMIN, Role.MODERATOR)
 def rule_index(request, policy_id: int):
     policy = get_object_or_404(Policy, pk=policy_id)
     # Staff input, but bounded like a listing's description: the box is not a way around the limits.
-    sample = request.GET.get("text", "")[:SAMPLE_LIMIT]
+    sample = request.GET.get("text", "")[:DESCRIPTION_MAX_LENGTH]
     result = policy_matcher(policy).score(title=sample, description=sample) if sample else None
     performance = rule_performance(policy)
     rules = list(policy_detection_rules(policy))
