@@ -8,12 +8,22 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from moderation.models import AuditEvent, AuditVerb, DetectionRule, PolicyScan, ReviewItem, ReviewItemRule, ScanChunk
+from moderation.models import (
+    AuditEvent,
+    AuditVerb,
+    DetectionRule,
+    PolicyScan,
+    ReviewItem,
+    ReviewItemRule,
+    ScanChunk,
+    Violation,
+)
 from moderation.selectors.detection import rule_performance
 from moderation.services import queue
 from moderation.services.detection import create_detection_rule, put_rule_in_shadow, switch_on_shadow_rule
 from moderation.services.scanning import scan_listing, start_policy_scan
 from sellers import services as catalog
+from sellers.models import Listing
 
 HASH_RATE = r"\b\d+(?:\.\d+)? ?[kmgtp]h/s\b"
 
@@ -59,7 +69,8 @@ def test_a_shadow_rule_refuses_nothing(in_grace, announced_policy, signals, merc
     listing = catalog.create_listing(
         actor=system, merchant=merchant_b, category=graphics_cards, title="Hashbox 3000", price="10"
     )
-    assert listing.pk
+    assert Listing.objects.get(pk=listing.pk).title == "Hashbox 3000"
+    assert not Violation.objects.exists()  # no attempt recorded: the shadow rule refused nothing
 
 
 def test_switching_a_shadow_rule_on_is_audited_and_then_it_flags(
@@ -240,3 +251,13 @@ def test_editing_a_draft_keeps_the_clauses_its_rules_cite(policy_admin, draft_po
         edit_policy(actor=policy_admin, policy=draft_policy, clauses=REFERENCE_CLAUSES[1:])
     assert "§1" in refused.value.message_dict["clauses"][0]
     assert draft_policy.clauses.filter(number=1).exists()
+
+
+def test_the_test_box_reads_a_huge_text_no_further_than_a_description(client, moderator, announced_policy, signals):
+    client.force_login(moderator)
+    response = client.get(
+        reverse("backoffice:rule-index", args=[announced_policy.pk]), {"text": "1 TH/s " * 50_000 + "antminer"}
+    )
+    assert response.status_code == 200
+    assert len(response.context["sample"]) == 10_000  # cut at the description's limit, before matching
+    assert response.context["result"].labels == ["Hash rate with its unit"]  # "antminer" was past the cut
