@@ -17,12 +17,21 @@ pytestmark = pytest.mark.browser
 SCREENSHOT = "/tmp/dashboard.png"
 
 
-def test_the_dashboard_draws_its_charts(live_server, login, moderator, merchant_a, merchant_b, violate):  # noqa: F811
+def test_the_dashboard_draws_its_charts(
+    live_server,
+    login,
+    moderator,
+    merchant_a,
+    merchant_b,
+    violate,  # noqa: F811
+    announced_policy,  # noqa: F811
+):
     violate(merchant_a, 12)  # today: the policy is long in effect, past its grace
     violate(merchant_b, 4)
     run_escalation()
     page = login(moderator)
-    today = timezone.now().date()
+    # The dashboard's days are the policy's (Asia/Shanghai): from 16:00 UTC its today is tomorrow in UTC.
+    today = timezone.localtime(timezone.now(), announced_policy.zone).date()
     page.goto(
         f"{live_server.url}/backoffice/?since={(today - timedelta(days=6)).isoformat()}&until={today.isoformat()}"
     )
