@@ -114,20 +114,27 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 
-# Staff accounts. Failed logins are counted per username and address; after this many in a
-# row that pair is locked out for the cool-off (an administrator can lift it sooner:
-# `python manage.py axes_reset_username <name>`). Guessing one account from many addresses
-# is slowed by the same count per username alone.
+# Sign-ins (the form and the API's token endpoint). Failed sign-ins are counted per pair of
+# username and client address: after this many in a row that pair is locked out for the
+# cool-off, so an attacker elsewhere cannot lock the owner out (an administrator can lift a
+# lock sooner: `python manage.py axes_reset_username <name>`). One address failing for many
+# usernames (password spraying) is throttled as a whole: backoffice.security.
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=100)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1, maximum=24 * 60))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "backoffice.security.locked_out"
 AXES_VERBOSE = False
-# Behind a proxy (BEHIND_PROXY=1) the client's address is the first of X-Forwarded-For.
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if env_bool("BEHIND_PROXY", False) else ["REMOTE_ADDR"]
-)
+# Usernames one address may fail to sign in as within the cool-off before every sign-in from
+# it is refused until the window ends.
+LOGIN_ADDRESS_USERNAME_LIMIT = env_int("LOGIN_ADDRESS_USERNAME_LIMIT", 10, minimum=2, maximum=1000)
+# The client's address. Behind a proxy (BEHIND_PROXY=1) it is read from X-Forwarded-For,
+# trusting only the last TRUSTED_PROXY_HOPS entries (the proxies we run): whatever a client
+# writes at the start of the header itself is ignored.
+BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 1, minimum=1, maximum=10)
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if BEHIND_PROXY else ["REMOTE_ADDR"]
+AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_HOPS if BEHIND_PROXY else None
 # Two-factor authentication (TOTP apps) is open to every staff user; policy admins, who can
 # retire categories and close accounts, must use it when this is on.
 TWO_FACTOR_REQUIRED_FOR_POLICY_ADMINS = env_bool("TWO_FACTOR_REQUIRED_FOR_POLICY_ADMINS", False)
@@ -165,7 +172,7 @@ STORAGES = {
 # Security headers and cookies. Everything below is on whenever DEBUG is off, so that
 # `manage.py check --deploy` has nothing to say; SECURE_SSL_REDIRECT can be turned off where a
 # proxy terminates TLS and redirects itself (it must then set X-Forwarded-Proto: BEHIND_PROXY).
-if env_bool("BEHIND_PROXY", False):
+if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
@@ -241,16 +248,25 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The worker logs through LOGGING below (JSON lines with the request id), not its own format.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
-# Counters shared by every web worker (the API's throttling): Redis in production, this
-# process's memory for the demo and tests.
+# Counters shared by every web and worker process (the API's throttles, the queue header's
+# counts): Redis when CACHE_URL names one (busy sites: no database writes per request), else a
+# table in the database (created by backoffice's migrations), so that a limit of 30 an hour is
+# 30 whatever the number of workers. `locmem://` (one process's memory) is for tests only.
 CACHE_URL = env_str("CACHE_URL", "")
-CACHES = {
-    "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
-        if CACHE_URL.startswith(("redis://", "rediss://"))
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    )
-}
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+elif CACHE_URL == "locmem://":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+elif not CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "backoffice_cache",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+else:
+    raise ImproperlyConfigured(f"CACHE_URL must be redis://…, rediss://… or locmem://; got {CACHE_URL!r}.")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -4,6 +4,9 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "tests-only-not-a-secret")
 os.environ.setdefault("EMAIL_URL", "locmem://")
+# One process: its memory is the cache, so the query counts tests assert stay the pages' own
+# (tests/backoffice/test_cache.py runs the real default, the database cache, in other processes).
+os.environ.setdefault("CACHE_URL", "locmem://")
 
 from backoffice.env import env_bool, env_str  # noqa: E402
 from backoffice.settings import *  # noqa: E402,F403

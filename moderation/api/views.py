@@ -142,14 +142,16 @@ class DecisionViewSet(MerchantViewMixin, viewsets.GenericViewSet):
             newest_first=data.get("ordering") != "decided_at",
         )
 
-    def list(self, request):
+    # ``format`` comes from the router's suffix routes (decisions.json): DRF has already
+    # chosen the renderer from it.
+    def list(self, request, format=None):
         wanted = self._filters(request)
         rows = self.paginator.paginate_fetched(
             lambda limit, offset: decision_page(self.merchant.pk, wanted, limit=limit, offset=offset), request
         )
         return self.get_paginated_response(DecisionSerializer(rows, many=True).data)
 
-    def retrieve(self, request, pk: str):
+    def retrieve(self, request, pk: str, format=None):
         kind, _, object_id = pk.partition("-")
         row = merchant_decision(self.merchant.pk, kind, int(object_id))
         if row is None:
