@@ -4,12 +4,15 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "tests-only-not-a-secret")
 os.environ.setdefault("EMAIL_URL", "locmem://")
-# One process: its memory is the cache, so the query counts tests assert stay the pages' own
-# (tests/backoffice/test_cache.py runs the real default, the database cache, in other processes).
-os.environ.setdefault("CACHE_URL", "locmem://")
 
 from backoffice.env import env_bool, env_str  # noqa: E402
 from backoffice.settings import *  # noqa: E402,F403
+
+# One process: its memory is the cache, so the query counts tests assert stay the pages' own
+# (tests/backoffice/test_shared_cache.py runs the real default, the database cache, across processes).
+# Subprocesses the tests start (deploy check, workers) read the environment, not this.
+if not os.environ.get("CACHE_URL"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast fixtures, tests only
 
