@@ -21,7 +21,9 @@ run: install
 	DEBUG=1 REMOVAL_CHUNK_SIZE=$${REMOVAL_CHUNK_SIZE:-25} $(PY) manage.py run_demo
 
 # The whole suite. PostgreSQL when DATABASE_URL points at one; otherwise SQLite, and the
-# summary lists each test skipped for lack of PostgreSQL, Redis or a browser.
+# summary lists each test skipped for lack of PostgreSQL, Redis or a browser. With
+# TEST_DATABASE_RUNTIME_USER and _PASSWORD (as .ci/run sets them) the tests connect as that
+# role, granted by grant_runtime_role, and DATABASE_URL's role only migrates and flushes.
 test: install
 	@if [ -z "$$DATABASE_URL" ]; then echo "DATABASE_URL is not set: running on SQLite; PostgreSQL-only tests will be skipped (see the summary)."; fi
 	$(VENV)/bin/pytest

@@ -1,5 +1,5 @@
-"""A user's own pages in the back office: a seller's API token (shown once, rotated on demand),
-the language, and two-factor authentication (set up, the code at sign-in, turned off)."""
+"""A user's own pages in the back office: a seller's API tokens (each key shown once, revoked on
+demand), the language, and two-factor authentication (set up, the code at sign-in, turned off)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,17 @@ from base64 import b32encode
 
 import qrcode
 import qrcode.image.svg
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp import verify_token
@@ -33,26 +36,58 @@ from backoffice.security import (
 )
 from backoffice.services import disable_two_factor, enable_two_factor, pending_device, set_language
 from moderation.api.permissions import merchant_of
-from sellers.services import rotate_api_token
+from sellers.models import API_TOKEN_NAME_MAX_LENGTH, ApiToken
+from sellers.tokens import IssuedVia, api_tokens_of, issue_api_token, revoke_api_token
 
 
 @login_required
+@never_cache
 def api_token(request):
-    """GET: whether a token exists; POST: a new one, shown on this response only."""
+    """GET: the merchant's API tokens; POST: a new one with the name given, its key shown on this response only.
+
+    The session has passed the second factor already (TwoFactorMiddleware), so the page asks
+    for nothing more than the name. ``never_cache``: the answer that shows a key must not be
+    kept by the browser or a proxy.
+    """
     merchant = merchant_of(request.user)
     if merchant is None:
         raise PermissionDenied("Only a merchant's account has an API token.")
-    new_key = None
+    new_key, new_token, name_errors = None, None, []
     if request.method == "POST":
+        # A refused name is not written back into the form: it may hold the characters refused.
         try:
-            new_key = rotate_api_token(user=request.user)
+            new_token, new_key = issue_api_token(
+                user=request.user, name=request.POST.get("name", ""), via=IssuedVia.BACKOFFICE
+            )
         except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-            return redirect("backoffice:api-token")
-    has_token = hasattr(request.user, "auth_token")
-    return render(
-        request, "backoffice/api_token.html", {"merchant": merchant, "new_key": new_key, "has_token": has_token}
-    )
+            name_errors = error.message_dict.get("name", []) if hasattr(error, "error_dict") else error.messages
+    context = {
+        "merchant": merchant,
+        "tokens": api_tokens_of(user=request.user),
+        "new_key": new_key,
+        "new_token": new_token,
+        "name_errors": name_errors,
+        "name_max_length": API_TOKEN_NAME_MAX_LENGTH,
+        "days": settings.API_TOKEN_DAYS,
+    }
+    return render(request, "backoffice/api_token.html", context)
+
+
+@login_required
+@require_POST
+def api_token_revoke(request, token_id):
+    """Revoke one of the merchant's tokens (another merchant's: 404), after the box is ticked."""
+    if merchant_of(request.user) is None:
+        raise PermissionDenied("Only a merchant's account has an API token.")
+    if request.POST.get("confirm") != "yes":
+        messages.error(request, _("Tick the box to confirm: a revoked token stops working at once."))
+        return redirect("backoffice:api-token")
+    try:
+        token = revoke_api_token(user=request.user, token_id=token_id)
+    except ApiToken.DoesNotExist:
+        raise Http404("No such API token.") from None
+    messages.success(request, _("The token “%(name)s” is revoked: it no longer works.") % {"name": token.name})
+    return redirect("backoffice:api-token")
 
 
 # --- The user's own account: language and two-factor authentication ----------------------

@@ -44,7 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -108,8 +108,11 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "backoffice:home"
 LOGOUT_REDIRECT_URL = "login"
-# django-axes checks every login (forms, the API's token endpoint) before the password does.
+# Every sign-in (the form, the API's token endpoint) is checked before the password is: first
+# the address (blocked for password spraying) and the username's shape, then django-axes's lock
+# of the pair of username and address.
 AUTHENTICATION_BACKENDS = [
+    "backoffice.security.SignInGuardBackend",
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
@@ -125,20 +128,28 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "backoffice.security.locked_out"
 AXES_VERBOSE = False
-# Usernames one address may fail to sign in as within the cool-off before every sign-in from
-# it is refused until the window ends.
+# A try refused while locked is not recorded again: it neither extends the lock nor appends
+# to the attempt's row (axes concatenates every try's form data onto it).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Usernames cleaned and cut to 150 characters before axes stores them (a longer one failed its
+# database write with a 500), and the client's address read as the audit trail reads it.
+AXES_USERNAME_CALLABLE = "backoffice.security.axes_username"
+AXES_CLIENT_IP_CALLABLE = "backoffice.security.client_address"
+# Usernames one address may fail to sign in as within one window (AXES_COOLOFF_TIME long,
+# aligned on the clock) before every sign-in from it is refused until the window ends.
 LOGIN_ADDRESS_USERNAME_LIMIT = env_int("LOGIN_ADDRESS_USERNAME_LIMIT", 10, minimum=2, maximum=1000)
-# The client's address. Behind a proxy (BEHIND_PROXY=1) it is read from X-Forwarded-For,
-# trusting only the last TRUSTED_PROXY_HOPS entries (the proxies we run): whatever a client
-# writes at the start of the header itself is ignored.
+# The client's address (backoffice.security.client_address, which axes asks too: django-ipware
+# is not installed). Behind a proxy (BEHIND_PROXY=1) it is read from X-Forwarded-For, trusting
+# only the last TRUSTED_PROXY_HOPS entries (the proxies we run): whatever a client writes at the
+# start of the header itself is ignored.
 BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
 TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 1, minimum=1, maximum=10)
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if BEHIND_PROXY else ["REMOTE_ADDR"]
-AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_HOPS if BEHIND_PROXY else None
 # Two-factor authentication (TOTP apps) is open to every staff user; policy admins, who can
 # retire categories and close accounts, must use it when this is on.
 TWO_FACTOR_REQUIRED_FOR_POLICY_ADMINS = env_bool("TWO_FACTOR_REQUIRED_FOR_POLICY_ADMINS", False)
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Ban enforcement back office")
+# Nobody reads another user's TOTP key, a superuser in the admin either.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # A session ends after this long without a request (backoffice.security.IdleSessionMiddleware
 # renews it while it is used).
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 30, minimum=1, maximum=7 * 24 * 60) * 60
@@ -270,10 +281,13 @@ else:
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # The sellers' API keys (below), read with the caller's merchant in one query.
+        "moderation.api.authentication.MerchantTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Throttles keyed on the client's address read it as backoffice.security.client_address does.
+    "NUM_PROXIES": TRUSTED_PROXY_HOPS if BEHIND_PROXY else 0,
     # DRF's three parsers, the JSON one answering a body nested too deep with a 400, not a 500.
     "DEFAULT_PARSER_CLASSES": [
         "moderation.api.parsers.JSONParser",
@@ -287,6 +301,23 @@ REST_FRAMEWORK = {
     # Appeals filed per merchant; the cache that counts them is shared by the web workers.
     "DEFAULT_THROTTLE_RATES": {"appeals": env_str("APPEAL_THROTTLE_RATE", "30/hour")},
 }
+# The sellers' API keys (django-rest-knox, sellers.ApiToken): the database keeps a SHA-512
+# digest and a 15-character lookup prefix, never the key; every key expires. The prefix makes
+# a leaked key recognisable to secret scanners; the header stays "Authorization: Token <key>".
+API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 30, minimum=1, maximum=366)
+KNOX_TOKEN_MODEL = "sellers.ApiToken"
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=API_TOKEN_DAYS),
+    "AUTH_HEADER_PREFIX": "Token",
+    "TOKEN_PREFIX": "bo_",
+    # Keys in force per account: enough for a few integrations, few enough to review on one page.
+    "TOKEN_LIMIT_PER_USER": 10,
+    "AUTO_REFRESH": False,
+}
+# knox's own migrations would create its AuthToken table even though the model is swapped out
+# (they predate swapping and do not say so): an unused table with a key to auth_user, which also
+# stops test flushes. Without migrations, no table is made for a swapped model.
+MIGRATION_MODULES = {"knox": None}
 SPECTACULAR_SETTINGS = {
     "TITLE": "Sellers' enforcement API",
     "DESCRIPTION": "Decisions, notices, sanctions and appeals for the merchant calling it.",
@@ -330,6 +361,10 @@ DSA_TRANSPARENCY_TIMEOUT = env_int("DSA_TRANSPARENCY_TIMEOUT", 30, minimum=1, ma
 # (5, 10, 20 … 320 minutes: about ten and a half hours of outage before giving up, by default).
 DSA_TRANSPARENCY_MAX_ATTEMPTS = env_int("DSA_TRANSPARENCY_MAX_ATTEMPTS", 8, minimum=1, maximum=30)
 DSA_TRANSPARENCY_RETRY_MINUTES = env_int("DSA_TRANSPARENCY_RETRY_MINUTES", 5, minimum=1, maximum=24 * 60)
+# verify_audit: an event sealed after an earlier sealing run's bound but dated more than this
+# before that run is a back-dated insert (transactions that build events in Python before
+# inserting them, such as a removal's chunk, stay well within it).
+AUDIT_BACKDATE_TOLERANCE_MINUTES = env_int("AUDIT_BACKDATE_TOLERANCE_MINUTES", 15, minimum=1, maximum=24 * 60)
 # Operations: a removal or scan that made no progress for this long is shown as stuck.
 STUCK_AFTER_MINUTES = env_int("STUCK_AFTER_MINUTES", 15, minimum=1, maximum=24 * 60)
 # /healthz: beat is down when its last tick is older than this (the database scheduler writes

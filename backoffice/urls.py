@@ -12,6 +12,7 @@ admin.site.site_title = "Ban enforcement"
 backoffice_patterns = [
     path("", views.home, name="home"),
     path("api-token/", account.api_token, name="api-token"),
+    path("api-token/<uuid:token_id>/revoke/", account.api_token_revoke, name="api-token-revoke"),
     path("profile/", account.profile, name="profile"),
     path("profile/two-factor/off/", account.two_factor_disable, name="two-factor-disable"),
     path("", include("moderation.urls")),

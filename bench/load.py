@@ -167,13 +167,15 @@ def generate(*, all_merchants: int, holders: int, moderators: int, review_items:
     from django.contrib.auth.models import Group
     from django.db import connection
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
+    from knox.models import get_digest_token
+    from knox.settings import CONSTANTS, knox_settings
 
     from moderation.demo import REFERENCE_LADDER, REFERENCE_POINTS
     from moderation.services.audit import SystemActor
     from moderation.services.policies import ClauseText, announce_policy, create_policy, put_due_policies_in_effect
     from moderation.services.sanctions import set_penalty_rules
     from sellers import services as catalog
+    from sellers.models import ApiToken
 
     actor = SystemActor("bench")
     now = timezone.now()
@@ -292,13 +294,25 @@ def generate(*, all_merchants: int, holders: int, moderators: int, review_items:
         users = dict(cursor.fetchall())
         cursor.execute("SELECT count(*) FROM moderation_reviewitem WHERE status = 'open'")
         (open_items,) = cursor.fetchone()
-    keys = {merchant: Token.generate_key() for merchant in users}
-    Token.objects.bulk_create(Token(key=keys[merchant], user_id=users[merchant]) for merchant in users)
+    # API keys as the token endpoint issues them (sellers.tokens): the digest stored, the key kept here.
+    issued = {merchant: get_digest_token() for merchant in users}
+    keys = {merchant: key for merchant, (_digest, key) in issued.items()}
+    expiry = timezone.now() + knox_settings.TOKEN_TTL
+    ApiToken.objects.bulk_create(
+        ApiToken(
+            digest=digest,
+            token_key=key[: CONSTANTS.TOKEN_KEY_LENGTH],
+            user_id=users[merchant],
+            name="bench",
+            expiry=expiry,
+        )
+        for merchant, (digest, key) in issued.items()
+    )
     with connection.cursor() as cursor:
         for table in (
             "auth_user",
             "auth_user_groups",
-            "authtoken_token",
+            "sellers_apitoken",
             "sellers_merchant",
             "sellers_listing",
             "moderation_reviewitem",

@@ -2,13 +2,17 @@
 
 Policies and removals change only through the back-office pages and their services
 (announcements notify merchants, removals run in Celery); the admin shows them for
-support and audit, and never writes enforcement rows itself.
+support and audit, and never writes or deletes enforcement rows itself: no add, change
+or delete page, and no actions (``backoffice.admin`` says the rules every admin keeps).
 """
 
 from django.contrib import admin
 
+from backoffice.admin import ReadOnlyAdmin, ReadOnlyMixin
 from moderation.models import (
+    AuditCheckpoint,
     AuditEvent,
+    AuditVerification,
     CategoryRemoval,
     EscalationStep,
     Notice,
@@ -20,17 +24,6 @@ from moderation.models import (
     Sanction,
     Violation,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(AuditEvent)
@@ -45,18 +38,24 @@ class AuditEventAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
 
-class ClauseInline(admin.TabularInline):
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(ReadOnlyAdmin):
+    """The trail's seal: read-only like the events it covers (manage.py verify_audit checks it)."""
+
+    list_display = ["sequence", "first_event_id", "last_event_id", "event_count", "sealed_at", "chain_hash"]
+    show_full_result_count = False
+
+
+@admin.register(AuditVerification)
+class AuditVerificationAdmin(ReadOnlyAdmin):
+    list_display = ["finished_at", "verified_by", "ok", "checkpoints_checked", "first_failed_sequence", "problem"]
+    list_filter = ["ok"]
+
+
+class ClauseInline(ReadOnlyMixin, admin.TabularInline):
     model = PolicyClause
     extra = 0
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class PointsRuleInline(ClauseInline):
@@ -75,19 +74,10 @@ class PolicyAdmin(ReadOnlyAdmin):
     inlines = [ClauseInline, PointsRuleInline, EscalationStepInline]
 
 
-class ChunkInline(admin.TabularInline):
+class ChunkInline(ReadOnlyMixin, admin.TabularInline):
     model = RemovalChunk
     extra = 0
     fields = ["number", "first_id", "last_id", "status", "delisted", "attempts", "error", "finished_at"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CategoryRemoval)

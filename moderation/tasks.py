@@ -130,3 +130,32 @@ def submit_statements() -> dict:
     return statements.submit_pending_statements(
         actor=SystemActor("submit_statements"), time_budget=settings.CELERY_TASK_SOFT_TIME_LIMIT / 2
     )
+
+
+# --- The audit trail's seal (appended) ---------------------------------------------------
+
+from moderation.services import sealing  # noqa: E402
+
+
+@shared_task(name="moderation.seal_audit_events")
+def seal_audit_events() -> dict:
+    """Beat, every minute: seal the trail's new events in chained checkpoints; nothing new writes nothing.
+
+    Overlapping runs cannot fork the chain (one wins each checkpoint); a run stops starting
+    batches at half the soft time limit (about 100,000 events a second) and the next goes on.
+    """
+    result = sealing.seal_audit_events(
+        actor=SystemActor("seal_audit_events"), time_budget=settings.CELERY_TASK_SOFT_TIME_LIMIT / 2
+    )
+    return {"checkpoints": len(result.checkpoints), "events": result.events, "skipped": result.skipped}
+
+
+@shared_task(name="moderation.verify_audit_trail", soft_time_limit=3 * 3600, time_limit=3 * 3600 + 60)
+def verify_audit_trail() -> dict:
+    """Beat, daily: recompute the whole chain and record the result for the Operations page.
+
+    One pass over every sealed event (about 10 s per million here): its own time limits,
+    well past the default's five minutes.
+    """
+    result = sealing.verify_audit_chain(actor=SystemActor("verify_audit_trail"))
+    return {"ok": result.ok, "checkpoints": result.checkpoints_checked, "problems": len(result.problems)}

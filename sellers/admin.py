@@ -2,6 +2,8 @@
 
 Saving a form calls the service (so the audit trail and the retired-category refusal
 apply here too); enforcement fields are read-only because only sanctions write them.
+Nothing is deleted here: decisions, notices and the audit trail name these rows
+(``backoffice.admin`` says the rules every admin keeps).
 """
 
 from django import forms
@@ -10,12 +12,13 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, ProhibitNullCharactersValidator
 from django.forms.fields import InvalidJSONInput
 
+from backoffice.admin import ServiceAdmin
 from sellers import limits, services
-from sellers.models import Category, Listing, Marketplace, Merchant
+from sellers.models import ApiToken, Category, Listing, Marketplace, Merchant
 
 
 @admin.register(Marketplace)
-class MarketplaceAdmin(admin.ModelAdmin):
+class MarketplaceAdmin(ServiceAdmin):
     list_display = ["name", "code", "timezone", "created_at"]
     search_fields = ["name", "code"]
 
@@ -24,7 +27,8 @@ class MarketplaceAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            super().save_model(request, obj, form, change)
+            fields = {name: form.cleaned_data[name] for name in services.MARKETPLACE_EDITABLE_FIELDS}
+            services.update_marketplace(actor=request.user, marketplace=obj, **fields)
             return
         created = services.create_marketplace(
             actor=request.user, code=obj.code, name=obj.name, timezone_name=obj.timezone
@@ -33,7 +37,9 @@ class MarketplaceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(ServiceAdmin):
+    """Added through the service; never changed here afterwards."""
+
     list_display = ["name", "path", "status", "retired_at"]
     list_filter = ["status", "depth"]
     search_fields = ["name", "slug", "path"]
@@ -41,20 +47,18 @@ class CategoryAdmin(admin.ModelAdmin):
     autocomplete_fields = ["parent"]
     readonly_fields = ["path", "depth", "status", "retired_at", "created_at"]
 
-    def get_readonly_fields(self, request, obj=None):
-        # Categories are never moved or renamed: the path and every listing's history hang on them.
-        return [*self.readonly_fields, "parent", "slug"] if obj else self.readonly_fields
+    def has_change_permission(self, request, obj=None):
+        # Categories are never moved or renamed: the path, notices and every listing's history hang on
+        # them. Retiring one is a scheduled removal, in the back office.
+        return False
 
     def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
-            return
         created = services.create_category(actor=request.user, name=obj.name, parent=obj.parent, slug=obj.slug)
         obj.pk = created.pk
 
 
 @admin.register(Merchant)
-class MerchantAdmin(admin.ModelAdmin):
+class MerchantAdmin(ServiceAdmin):
     list_display = [
         "store_name",
         "company_name",
@@ -69,9 +73,15 @@ class MerchantAdmin(admin.ModelAdmin):
     raw_id_fields = ["user"]
     readonly_fields = ["enforcement_status", "enforcement_until", "payouts_held", "created_at"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # A merchant never changes marketplace: its policies, violations and sanctions are that one's.
+        return [*self.readonly_fields, "marketplace"] if obj else self.readonly_fields
+
     def save_model(self, request, obj, form, change):
         if change:
-            super().save_model(request, obj, form, change)
+            # A new contact e-mail is announced to the old address by the service, after commit.
+            fields = {name: form.cleaned_data[name] for name in services.MERCHANT_EDITABLE_FIELDS}
+            services.update_merchant(actor=request.user, merchant=obj, **fields)
             return
         created = services.register_merchant(
             actor=request.user,
@@ -138,7 +148,7 @@ class ListingAdminForm(forms.ModelForm):
 
 
 @admin.register(Listing)
-class ListingAdmin(admin.ModelAdmin):
+class ListingAdmin(ServiceAdmin):
     form = ListingAdminForm
     list_display = ["title", "merchant", "category", "price", "status", "delisted_at", "updated_at"]
     list_filter = ["status", "merchant__marketplace", "category"]
@@ -168,3 +178,24 @@ class ListingAdmin(admin.ModelAdmin):
         else:
             created = services.create_listing(actor=request.user, merchant=obj.merchant, **data)
             obj.pk = created.pk
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Merchants' API tokens, as a list only: knox's digest is the primary key, so a page per
+    token would put it in a URL. Merchants revoke their own (page and API, audited)."""
+
+    list_display = ["name", "user", "display_prefix", "created", "expiry", "last_used_at"]
+    list_display_links = None
+    list_select_related = ["user"]
+    search_fields = ["name", "user__username"]
+    actions = None
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -6,6 +6,8 @@ Rows here are changed only through ``sellers.services`` (and, for enforcement, t
 
 from __future__ import annotations
 
+import unicodedata
+import uuid
 import zoneinfo
 
 from django.conf import settings
@@ -13,9 +15,11 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+from knox.models import AbstractAuthToken
 
 from sellers.limits import validate_attributes, validate_description, validate_title
 
@@ -320,3 +324,63 @@ class ListingVersion(models.Model):
             "attributes": self.attributes,
             "category": self.category_id,
         }
+
+
+# --- The sellers' API keys -------------------------------------------------------------------
+
+API_TOKEN_NAME_MAX_LENGTH = 100
+# Control characters, invisible formatting (bidirectional overrides, zero-width characters), lone
+# surrogates and line or paragraph separators: a name is one line of visible text, shown on a
+# page and written to the audit trail, and these would hide or reorder what is shown there.
+_REFUSED_NAME_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def validate_api_token_name(value: str) -> None:
+    if len(value) > API_TOKEN_NAME_MAX_LENGTH:
+        return  # the length validator says so, without this one reading a long text
+    for position, character in enumerate(value, start=1):
+        if unicodedata.category(character) in _REFUSED_NAME_CATEGORIES:
+            # Named by its code point, never echoed: it is what would hide text in the answer.
+            raise ValidationError(
+                _("The name contains the control or invisible character %(code)s at character %(position)s."),
+                code="invalid_character",
+                params={"code": f"U+{ord(character):04X}", "position": position},
+            )
+
+
+class ApiToken(AbstractAuthToken):
+    """A key to the sellers' API, as django-rest-knox keeps it (``KNOX_TOKEN_MODEL``).
+
+    The key itself is shown once, when it is issued (``sellers.tokens.issue_api_token``); the
+    row holds its SHA-512 ``digest`` (knox's primary key) and ``token_key``, its first 15
+    characters, to find the row by. ``public_id`` names the key in URLs and in the audit
+    trail: the digest never leaves the database. Revoking deletes the row; the audit event
+    keeps its name, public id and prefix.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(
+        max_length=API_TOKEN_NAME_MAX_LENGTH,
+        validators=[validate_api_token_name],
+        help_text="The merchant's label for it, e.g. the integration that uses it.",
+    )
+    # Every key expires (knox allows keys that do not): settings.API_TOKEN_DAYS after it was issued.
+    expiry = models.DateTimeField()
+    # Written at most once a minute per key (moderation.api.authentication), not on every request.
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API token"
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.display_prefix}…)"
+
+    @property
+    def display_prefix(self) -> str:
+        """The start of the key, enough to tell a merchant's keys apart ("bo_3f9a2"), little of its secret."""
+        return self.token_key[:8]
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expiry <= timezone.now()

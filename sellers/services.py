@@ -6,13 +6,18 @@ and raises ``ValidationError`` with field-level messages) and records its audit 
 
 from __future__ import annotations
 
+import logging
+import unicodedata
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.utils import timezone
+from django.core.mail import EmailMessage, get_connection
+from django.db import models, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
@@ -24,6 +29,13 @@ from sellers.models import Category, Listing, Marketplace, Merchant
 
 LISTING_AUDITED_FIELDS = ["title", "description", "attributes", "price", "currency", "category", "status", "version"]
 LISTING_CONTENT_FIELDS = ["title", "description", "attributes"]
+# What an administrator may correct after creation. Not a marketplace's code (feeds and URLs name
+# it), nor a merchant's marketplace (its policies, violations and sanctions are that
+# marketplace's) or enforcement fields (only the sanction services write those).
+MARKETPLACE_EDITABLE_FIELDS = ["name", "timezone"]
+MERCHANT_EDITABLE_FIELDS = ["store_name", "company_name", "country", "contact_email", "language", "user"]
+
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -37,6 +49,40 @@ def create_marketplace(*, actor: Actor, code: str, name: str, timezone_name: str
         target=marketplace,
         after=snapshot(marketplace, ["code", "name", "timezone"]),
     )
+    return marketplace
+
+
+def _refuse_uneditable(changes: dict[str, Any], editable: list[str]) -> None:
+    unknown = set(changes) - set(editable)
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), _("This field cannot be edited.")))
+
+
+def _apply_changes(instance: models.Model, changes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Set the changed fields on ``instance``; returns (before, after) of only those, foreign keys as ids."""
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for name, value in changes.items():
+        field = instance._meta.get_field(name)
+        old = getattr(instance, field.attname)
+        new = value.pk if isinstance(value, models.Model) else value
+        if old != new:
+            before[name], after[name] = old, new
+            setattr(instance, name, value)
+    return before, after
+
+
+@transaction.atomic
+def update_marketplace(*, actor: Actor, marketplace: Marketplace, **changes: Any) -> Marketplace:
+    """Correct a marketplace's name or timezone; nothing is written when nothing changed."""
+    _refuse_uneditable(changes, MARKETPLACE_EDITABLE_FIELDS)
+    marketplace = Marketplace.objects.select_for_update().get(pk=marketplace.pk)
+    before, after = _apply_changes(marketplace, changes)
+    if not after:
+        return marketplace
+    marketplace.full_clean()
+    marketplace.save(update_fields=list(after))
+    record_event(actor=actor, verb=AuditVerb.MARKETPLACE_EDITED, target=marketplace, before=before, after=after)
     return marketplace
 
 
@@ -108,6 +154,110 @@ def register_merchant(
         after=snapshot(merchant, ["marketplace", "store_name", "company_name", "country", "user"]),
     )
     return merchant
+
+
+@transaction.atomic
+def update_merchant(*, actor: Actor, merchant: Merchant, **changes: Any) -> Merchant:
+    """Correct a merchant's store details, contact or seller account.
+
+    1. Refuse fields that are not editable (``MERCHANT_EDITABLE_FIELDS`` says why).
+    2. Lock the row, compare, validate and save only what changed; one ``MERCHANT_EDITED`` event
+       holds the before and after of those fields. Nothing changed: nothing written.
+    3. A new contact e-mail: after commit, the OLD address is told (every notice goes to the new one
+       from now on, so a hijacked contact must not go unnoticed) and the new one gets a confirmation.
+    """
+    _refuse_uneditable(changes, MERCHANT_EDITABLE_FIELDS)
+    merchant = Merchant.objects.select_for_update().select_related("marketplace").get(pk=merchant.pk)
+    old_language = merchant.language
+    before, after = _apply_changes(merchant, changes)
+    if not after:
+        return merchant
+    merchant.full_clean()
+    merchant.save(update_fields=list(after))
+    event = record_event(
+        actor=actor, verb=AuditVerb.MERCHANT_EDITED, target=merchant, merchant=merchant, before=before, after=after
+    )
+    if "contact_email" in after:
+        messages = _contact_change_mails(
+            merchant=merchant,
+            old_email=before["contact_email"],
+            old_language=old_language,
+            reference=event.pk,
+        )
+        transaction.on_commit(lambda: _send_mails(messages, reference=event.pk))
+    return merchant
+
+
+def mask_email(address: str) -> str:
+    """``name@example.com`` as ``n***@example.com``: enough for its owner to recognise, not to copy."""
+    local, _at, domain = address.rpartition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def one_line(text: str, *, limit: int = 150) -> str:
+    """A merchant's text fit for a mail header: a CR or LF would end the header and start another, other
+    control and format characters (bidi overrides) make it read differently from what it says."""
+    kept = []
+    for char in text:
+        category = unicodedata.category(char)
+        if category in {"Cc", "Zl", "Zp"}:
+            kept.append(" ")
+        elif category != "Cf":
+            kept.append(char)
+    return " ".join("".join(kept).split())[:limit]
+
+
+def _render_mail(kind: str, language: str, context: dict[str, Any]) -> tuple[str, str]:
+    """Subject and body of ``templates/emails/<language>/<kind>.txt`` (its first line is the subject)."""
+    if language not in Merchant.Language.values:
+        language = Merchant.Language.ENGLISH  # a row loaded in bulk with a language we have no text for
+    with translation.override(language):
+        text = render_to_string(f"emails/{language}/{kind}.txt", context)
+    subject, _newline, body = text.strip().partition("\n")
+    return one_line(subject.removeprefix("Subject:"), limit=300), body.strip() + "\n"
+
+
+def _contact_change_mails(
+    *, merchant: Merchant, old_email: str, old_language: str, reference: int
+) -> list[EmailMessage]:
+    """The two mails of a contact change, rendered inside the transaction (a broken template refuses the
+    change instead of losing the warning); only their sending waits for the commit."""
+    support = settings.DEFAULT_FROM_EMAIL
+    context = {
+        # Merchant-controlled texts on one line each: the store's name opens the subject.
+        "store_name": one_line(merchant.store_name),
+        "marketplace": one_line(merchant.marketplace.name),
+        "new_email_masked": mask_email(merchant.contact_email),
+        "old_email_masked": mask_email(old_email),
+        "changed_at": f"{timezone.now():%Y-%m-%d %H:%M} UTC",
+        "support": support,
+        "reference": reference,
+    }
+    messages = []
+    for kind, language, address in (
+        ("contact_email_changed", old_language, old_email),
+        ("contact_email_confirmed", merchant.language, merchant.contact_email),
+    ):
+        subject, body = _render_mail(kind, language, context)
+        messages.append(
+            EmailMessage(
+                subject=subject,
+                body=body,
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                to=[address],
+                reply_to=[support],
+                headers={"X-Audit-Event": str(reference)},
+            )
+        )
+    return messages
+
+
+def _send_mails(messages: list[EmailMessage], *, reference: int) -> None:
+    try:
+        with get_connection() as connection:
+            connection.send_messages(messages)
+    except Exception:  # noqa: BLE001 - any mail failure: the change stands, the log names it
+        logger.exception("The mails about the contact change of audit event %s were not sent.", reference)
 
 
 def ensure_category_accepts_listings(category: Category) -> None:
@@ -353,19 +503,3 @@ def import_listings(*, actor: Actor, marketplace: Marketplace, rows: Iterable[Li
     if batch:
         flush()
     return total
-
-
-@transaction.atomic
-def rotate_api_token(*, user) -> str:
-    """A seller's new API token; the old one stops working at once. Returns the new key."""
-    from rest_framework.authtoken.models import Token
-
-    merchant = Merchant.objects.filter(user=user).first()
-    if merchant is None:
-        raise ValidationError(_("Only a merchant's account has an API token."))
-    Token.objects.filter(user=user).delete()
-    token = Token.objects.create(user=user)
-    record_event(
-        actor=user, verb=AuditVerb.API_TOKEN_ROTATED, target=merchant, merchant=merchant, after={"user": user.pk}
-    )
-    return token.key

@@ -1,39 +1,74 @@
-"""How the sellers' API knows its caller: the project's token, read with the caller's merchant."""
+"""How the sellers' API knows its caller: an API key (``sellers.ApiToken``), read with the caller's merchant."""
 
 from __future__ import annotations
 
+import binascii
+import hmac
+import re
 from dataclasses import dataclass
 from functools import cache
 
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Model
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from knox.crypto import hash_token
+from knox.models import get_token_model
+from knox.settings import CONSTANTS, knox_settings
 from rest_framework import exceptions
-from rest_framework.authentication import TokenAuthentication
-from rest_framework.settings import api_settings
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 
 from sellers.models import Merchant
+from sellers.tokens import note_api_token_used
+
+# What a key can look like: knox's hex after a short prefix of letters, digits and "_". Anything
+# else is refused before a query (and a NUL, which PostgreSQL would refuse, never reaches one).
+_KEY_SHAPE = re.compile(rf"[A-Za-z0-9_-]{{1,{CONSTANTS.MAXIMUM_TOKEN_PREFIX_LENGTH + 128}}}")
 
 
 class MerchantTokenAuthentication(TokenAuthentication):
-    """DRF's token authentication (same header, errors and OpenAPI scheme), reading the token,
-    its user and the user's merchant in one query.
+    """django-rest-knox's keys (hashed at rest, expiring) behind DRF's token header, errors and
+    OpenAPI scheme ("tokenAuth"), reading the key's row, its user and the user's merchant in one query.
+
+    The row is found by the key's first 15 characters (knox's ``token_key``) and accepted only
+    when the SHA-512 digest of the whole key matches, compared in constant time. An expired key
+    is refused with its own message (the row stays: the merchant sees it expired on the page);
+    so is an inactive user. ``last_used_at`` is written at most once a minute per key.
 
     Every merchant endpoint asks for ``request.user.merchant`` right after authenticating
     (``IsMerchantUser``): reading it here saves that second query on each request, and a
     user without a store gets it cached as missing, so ``merchant_of`` does not ask again.
     The statement is built once from the models (``_TokenRead``): the ORM's
-    ``select_related("user__merchant").get(key=…)`` cost more to build than to run, on the
+    ``select_related("user__merchant").get(…)`` cost more to build than to run, on the
     API's busiest list (bench/api.py).
     """
 
+    keyword = knox_settings.AUTH_HEADER_PREFIX
+
+    def get_model(self):
+        return get_token_model()
+
     def authenticate_credentials(self, key):
-        token = _TokenRead.of(self.get_model()).token(key)
-        if token is None:
+        if not _KEY_SHAPE.fullmatch(key):
             raise exceptions.AuthenticationFailed(_("Invalid token."))
+        try:
+            digest = hash_token(key)
+        except (TypeError, ValueError, binascii.Error):
+            raise exceptions.AuthenticationFailed(_("Invalid token.")) from None
+        candidates = _TokenRead.of(self.get_model()).tokens(key[: CONSTANTS.TOKEN_KEY_LENGTH])
+        # Every candidate is compared, so the time taken does not tell which one matched.
+        matches = [token for token in candidates if hmac.compare_digest(token.digest, digest)]
+        if not matches:
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
+        token = matches[0]
+        if token.expiry is not None and token.expiry <= timezone.now():
+            raise exceptions.AuthenticationFailed(
+                _("This API token has expired: create a new one on the API token page or at /api/v1/auth/token/.")
+            )
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        note_api_token_used(token=token)
         return (token.user, token)
 
 
@@ -87,17 +122,19 @@ class _TokenRead:
             f" ON u.{quote(user_model._meta.pk.column)} = t.{quote(token_user.column)}"
             f" LEFT JOIN {quote(Merchant._meta.db_table)} AS m"
             f" ON m.{quote(merchant_user.column)} = u.{quote(user_model._meta.pk.column)}"
-            f" WHERE t.{quote(token_model._meta.get_field('key').column)} = %s"
+            f" WHERE t.{quote(token_model._meta.get_field('token_key').column)} = %s"
         )
         return _TokenRead(sql, tables)
 
-    def token(self, key: str):
-        """The token of ``key`` with its user and the user's merchant cached on it, or None."""
+    def tokens(self, token_key: str) -> list:
+        """The rows whose key starts with ``token_key`` (one, all but always), each with its user
+        and the user's merchant cached on it."""
         with connection.cursor() as cursor:
-            cursor.execute(self.sql, [key])
-            row = cursor.fetchone()
-        if row is None:
-            return None
+            cursor.execute(self.sql, [token_key])
+            rows = cursor.fetchall()
+        return [self._load(row) for row in rows]
+
+    def _load(self, row):
         token_table, user_table, merchant_table = self.tables
         token_end = len(token_table.columns)
         user_end = token_end + len(user_table.columns)
@@ -112,8 +149,5 @@ class _TokenRead:
         return token
 
 
-# The project's classes (settings.REST_FRAMEWORK), in their order, the token's reading the merchant too.
-MERCHANT_AUTHENTICATION_CLASSES = [
-    MerchantTokenAuthentication if cls is TokenAuthentication else cls
-    for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES
-]
+# The project's classes, as settings.REST_FRAMEWORK names them, for the views that name them.
+MERCHANT_AUTHENTICATION_CLASSES = [MerchantTokenAuthentication, SessionAuthentication]

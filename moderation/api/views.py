@@ -7,14 +7,15 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
 
-from backoffice.security import locked_out
+from backoffice.security import client_address, locked_out
 from moderation.api.authentication import MERCHANT_AUTHENTICATION_CLASSES
 from moderation.api.errors import as_api_error
 from moderation.api.filters import AppealFilter, DecisionFilter, ListingFilter, NoticeFilter, SanctionFilter
@@ -27,15 +28,15 @@ from moderation.api.serializers import (
     ListingSerializer,
     NoticeSerializer,
     SanctionSerializer,
-    TokenRequestSerializer,
-    TokenSerializer,
 )
+from moderation.api.tokens import IssuedApiTokenSerializer, SignInSerializer
 from moderation.models import Appeal, Notice, Sanction
 from moderation.selectors.decisions import DecisionFilters, decision_page, merchant_decision
 from moderation.services import appeals as appeal_services
 from sellers import services as catalog
 from sellers.models import Listing
 from sellers.services import MerchantRestricted
+from sellers.tokens import IssuedVia, issue_api_token
 
 ERRORS = {
     400: OpenApiResponse(description="Invalid input: the errors are listed per field."),
@@ -59,15 +60,42 @@ class MerchantViewMixin:
 
 
 @extend_schema(
-    request=TokenRequestSerializer,
-    responses={200: TokenSerializer, 400: ERRORS[400]},
-    summary="Exchange a username and password for the API token",
+    request=SignInSerializer,
+    responses={
+        200: IssuedApiTokenSerializer,
+        400: OpenApiResponse(
+            description="Wrong username or password, a missing or wrong code (on otp), a bad name, "
+            "not a merchant's account, or as many tokens in force as an account may have."
+        ),
+        429: OpenApiResponse(description="Too many failed sign-ins: locked for a while (Retry-After says how long)."),
+    },
+    summary="Sign in: a new API token for a username, a password and, with two-factor authentication, a code",
 )
-class TokenView(ObtainAuthToken):
-    """``POST {"username", "password"}`` → ``{"token"}``; rotate it from the back office."""
+class TokenView(APIView):
+    """``POST {"username", "password", "name"?, "otp"?}`` → a new token each time, shown in this answer only.
 
-    # The API's one token scheme: the OpenAPI schema names a single "tokenAuth" for every endpoint.
-    authentication_classes = MERCHANT_AUTHENTICATION_CLASSES
+    The token expires after ``API_TOKEN_DAYS``; list and revoke tokens at ``/api/v1/tokens/``
+    or on the back-office page.
+    """
+
+    # No credentials are read here: a client still sending an expired token gets a new one.
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    renderer_classes = [JSONRenderer]
+
+    def post(self, request, format=None):
+        form = SignInSerializer(data=request.data, context={"request": request})
+        form.is_valid(raise_exception=True)
+        try:
+            token, key = issue_api_token(
+                user=form.validated_data["user"],
+                name=form.validated_data["name"],
+                via=IssuedVia.API,
+                address=client_address(request),
+            )
+        except DjangoValidationError as error:
+            raise as_api_error(error) from error
+        return Response(IssuedApiTokenSerializer(token, context={"key": key}).data)
 
     def handle_exception(self, exc):
         # django-axes marks the request it was given (DRF's wrapper, not the one its

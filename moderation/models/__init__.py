@@ -1,7 +1,14 @@
 """Enforcement models, one module per domain, re-exported here."""
 
 from moderation.models.appeals import Appeal
-from moderation.models.audit import ACCESS_VERBS, AppendOnlyError, AuditEvent, AuditVerb
+from moderation.models.audit import (
+    ACCESS_VERBS,
+    AppendOnlyError,
+    AuditCheckpoint,
+    AuditEvent,
+    AuditVerb,
+    AuditVerification,
+)
 from moderation.models.detection import DetectionRule
 from moderation.models.notices import Notice
 from moderation.models.policies import Policy, PolicyClause
@@ -15,8 +22,10 @@ __all__ = [
     "ACCESS_VERBS",
     "Appeal",
     "AppendOnlyError",
+    "AuditCheckpoint",
     "AuditEvent",
     "AuditVerb",
+    "AuditVerification",
     "CategoryRemoval",
     "DetectionRule",
     "EscalationStep",

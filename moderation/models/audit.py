@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -24,9 +25,11 @@ class AuditVerb(models.IntegerChoices):
 
     # 100-199: the catalog
     MARKETPLACE_CREATED = 101, _("marketplace created")
+    MARKETPLACE_EDITED = 102, _("marketplace edited")
     CATEGORY_CREATED = 111, _("category created")
     CATEGORY_RETIRED = 112, _("category retired")
     MERCHANT_REGISTERED = 121, _("merchant registered")
+    MERCHANT_EDITED = 122, _("merchant edited")
     LISTING_CREATED = 131, _("listing created")
     LISTING_EDITED = 132, _("listing edited")
     LISTING_REMOVED_BY_SELLER = 133, _("listing removed by seller")
@@ -89,6 +92,12 @@ class AuditVerb(models.IntegerChoices):
     TWO_FACTOR_DISABLED = 806, _("two-factor authentication disabled")
     LOCKED_OUT = 807, _("locked out after failed logins")
     PREFERENCES_CHANGED = 808, _("preferences changed")
+    API_TOKEN_ISSUED = 821, _("API token issued")
+    API_TOKEN_REVOKED = 822, _("API token revoked")
+    API_SIGNED_IN = 823, _("signed in to the API")
+    USER_CREATED = 841, _("user account created")
+    USER_CHANGED = 842, _("user account changed")
+    USER_PASSWORD_SET = 843, _("user password set by an administrator")
     # 900-999: transparency reporting
     STATEMENTS_SUBMITTED = 901, _("statements submitted")
     STATEMENT_RETRIED = 902, _("statement submission retried")
@@ -171,3 +180,112 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Audit events are append-only: they cannot be deleted.")
+
+
+# --- The seal: chained checkpoints over the trail, and their verification -------------------
+
+# The previous hash of the first checkpoint: no checkpoint comes before it.
+GENESIS_HASH = "0" * 64
+
+
+class SealRecordQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError(f"{self.model._meta.verbose_name_plural} are append-only: they cannot be updated.")
+
+    def delete(self):
+        raise AppendOnlyError(f"{self.model._meta.verbose_name_plural} are append-only: they cannot be deleted.")
+
+    update.queryset_only = True
+    delete.queryset_only = True
+
+
+class AppendOnlyModel(models.Model):
+    """Rows written once and never changed: the ORM refuses, and so does PostgreSQL (a trigger)."""
+
+    objects = SealRecordQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError(f"{self._meta.verbose_name_plural} are append-only: they cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"{self._meta.verbose_name_plural} are append-only: they cannot be deleted.")
+
+
+class AuditCheckpoint(AppendOnlyModel):
+    """A sealed batch of the trail: the events with ids after the previous checkpoint's
+    ``last_event_id`` up to this one's, hashed in id order (``batch_hash``), chained to the
+    checkpoint before (``chain_hash`` covers this row's fields and ``previous_hash``).
+
+    Written by ``moderation.services.sealing.seal_audit_events`` (beat, every minute);
+    recomputed by ``manage.py verify_audit``. A rewritten, deleted or inserted event changes a
+    batch's hash or count; a rewritten or removed checkpoint breaks the chain after it.
+    """
+
+    # Unique: two sealers at once both try the next number and one insert fails, so the
+    # chain cannot fork. Its unique index also finds the last checkpoint.
+    sequence = models.PositiveIntegerField(unique=True)
+    first_event_id = models.BigIntegerField()
+    last_event_id = models.BigIntegerField(help_text="The next checkpoint covers the events after this id.")
+    event_count = models.PositiveIntegerField()
+    batch_hash = models.CharField(max_length=64, help_text="SHA-256 of the batch's events in canonical form.")
+    previous_hash = models.CharField(max_length=64, help_text="The previous checkpoint's chain hash.")
+    chain_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 of this row's fields.")
+    # The round that wrote it: the bound it fixed under the seal lock (every event up to that id
+    # had committed) and when. An event above a round's bound was written after its sealed_at,
+    # which is how verification tells a back-dated insert from a backlog sealed late.
+    bound_event_id = models.BigIntegerField(help_text="max(id) when sealed_at was fixed.")
+    sealed_at = models.DateTimeField(
+        help_text="Database time when the upper bound was fixed: every event up to it had committed."
+    )
+    # The batch is in id order, not in time order: its earliest and latest times.
+    earliest_occurred_at = models.DateTimeField()
+    latest_occurred_at = models.DateTimeField()
+    sealed_by = models.CharField(max_length=150)
+
+    class Meta:
+        ordering = ["sequence"]
+        constraints = [
+            models.CheckConstraint(
+                name="audit_checkpoint_range_valid",
+                condition=Q(first_event_id__lte=F("last_event_id"))
+                & Q(last_event_id__lte=F("bound_event_id"))
+                & Q(event_count__gte=1)
+                & Q(event_count__lte=F("last_event_id") - F("first_event_id") + 1)
+                & Q(earliest_occurred_at__lte=F("latest_occurred_at")),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Audit checkpoint #{self.sequence}: events {self.first_event_id}–{self.last_event_id}"
+
+
+class AuditVerification(AppendOnlyModel):
+    """One recomputation of the whole chain (``manage.py verify_audit`` or the daily task) and
+    what it found. Kept apart from the checkpoints, which never change."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(default=timezone.now)
+    verified_by = models.CharField(max_length=150, help_text="Username, or 'task:<name>' for the system.")
+    ok = models.BooleanField()
+    checkpoints_checked = models.PositiveIntegerField()
+    events_checked = models.PositiveBigIntegerField()
+    # The last checkpoint up to which everything matched (empty: none did, or none existed).
+    verified_through = models.ForeignKey(
+        AuditCheckpoint, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The first checkpoint that did not match (a sequence number: the row itself may be what is gone).
+    first_failed_sequence = models.PositiveIntegerField(null=True, blank=True)
+    problem = models.TextField(blank=True, help_text="The first mismatch, in words.")
+    problems = models.JSONField(default=list, blank=True, help_text="Every mismatch found (capped).")
+    events_unsealed = models.PositiveBigIntegerField(help_text="Events past the last checkpoint, not sealed yet.")
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"Audit verification #{self.pk}: {'ok' if self.ok else 'MISMATCH'} at {self.finished_at:%Y-%m-%d %H:%M}"

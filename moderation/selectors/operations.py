@@ -21,8 +21,10 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from moderation.models import (
+    AuditCheckpoint,
     AuditEvent,
     AuditVerb,
+    AuditVerification,
     CategoryRemoval,
     Notice,
     PolicyScan,
@@ -142,6 +144,32 @@ def failed_statements() -> QuerySet[StatementSubmission]:
     return StatementSubmission.objects.filter(status=StatementSubmission.Status.FAILED)
 
 
+# --- The audit trail's seal ---------------------------------------------------------------
+
+
+@dataclass
+class AuditSeal:
+    """Where the seal stands: the last checkpoint, the last verification, and the backlog."""
+
+    last_checkpoint: AuditCheckpoint | None
+    last_verification: AuditVerification | None
+    events_unsealed: int
+
+    @property
+    def tampered(self) -> bool:
+        """The last verification found the trail does not match its seal."""
+        return self.last_verification is not None and not self.last_verification.ok
+
+
+def audit_seal_status() -> AuditSeal:
+    """Three queries: the last checkpoint and the last verification (each on its unique index),
+    and the events past the checkpoint (a range of the primary key: the last minute's)."""
+    last = AuditCheckpoint.objects.order_by("-sequence").first()
+    verification = AuditVerification.objects.select_related("verified_through").order_by("-id").first()
+    unsealed = AuditEvent.objects.filter(pk__gt=last.last_event_id) if last else AuditEvent.objects.all()
+    return AuditSeal(last_checkpoint=last, last_verification=verification, events_unsealed=unsealed.count())
+
+
 # --- The page ------------------------------------------------------------------------------
 
 
@@ -171,10 +199,17 @@ class OperationsOverview:
     notices: Problems
     statements: Problems
     beat_last_tick: datetime | None
+    audit_seal: AuditSeal
 
     @property
     def all_clear(self) -> bool:
-        return not (self.removals.total or self.scans.total or self.notices.total or self.statements.total)
+        return not (
+            self.removals.total
+            or self.scans.total
+            or self.notices.total
+            or self.statements.total
+            or self.audit_seal.tampered
+        )
 
 
 def _problem(queryset: QuerySet, failed: Q) -> QuerySet:
@@ -190,7 +225,7 @@ def beat_last_tick() -> datetime | None:
 
 
 def operations_overview(*, now: datetime | None = None, rows: int = OPERATIONS_ROWS) -> OperationsOverview:
-    """Everything the operations page lists, in seven queries whatever the backlog.
+    """Everything the operations page lists, in ten queries whatever the backlog.
 
     Removals and scans are few (one row per run): listed whole, counted in Python. Notices
     and statements may be thousands after an outage: the oldest ``rows`` of each and a count.
@@ -238,4 +273,5 @@ def operations_overview(*, now: datetime | None = None, rows: int = OPERATIONS_R
         notices=Problems(rows=notice_rows, failed=notice_counts["failed"], stuck=notice_counts["stuck"]),
         statements=Problems(rows=statement_rows, failed=statement_count, stuck=0),
         beat_last_tick=beat_last_tick(),
+        audit_seal=audit_seal_status(),
     )

@@ -12,11 +12,13 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
-from rest_framework.authtoken.models import Token
+from django.utils import timezone
+from knox.settings import knox_settings
 from rest_framework.test import APIClient
 
 from moderation.models import Sanction, Violation
 from moderation.services.sanctions import issue_manual_sanction
+from sellers.models import ApiToken
 from tests.moderation.conftest import (  # noqa: F401  (the enforcement fixtures, shared with these tests)
     AFTER_GRACE,
     after_grace,
@@ -31,10 +33,24 @@ from tests.moderation.conftest import (  # noqa: F401  (the enforcement fixtures
 from tests.moderation.sanctions_fixtures import announced_policy, take_down, violate  # noqa: F401
 
 
+def api_key_for(user, name: str = "tests") -> str:
+    """A new API key for any account, straight from knox's manager (the service issues keys to
+    merchants only: a staff account with a key is what the permission tests need to refuse).
+
+    Made as if used a moment ago: a key's first use in a minute also writes its last use, and
+    the query counts the tests assert are each request's own (tests/api/test_api_tokens.py
+    checks that write).
+    """
+    _token, key = ApiToken.objects.create(
+        user=user, name=name, expiry=knox_settings.TOKEN_TTL, last_used_at=timezone.now()
+    )
+    return key
+
+
 def token_client(user) -> APIClient:
     client = APIClient()
     if user is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(user)}")
     return client
 
 

@@ -4,7 +4,7 @@ The permission matrix: every endpoint and method × anonymous, merchant A, merch
 superuser (neither linked to a store). Anonymous → 401; a staff account without a store → 403; a merchant
 on its own objects → 200/201; a merchant on the other merchant's object ids → 404 (never 403, never data);
 a method an endpoint does not offer → 405. A refused call changes nothing. Then: nothing of merchant B's
-ever shows in an answer to merchant A, the token endpoint, the token rotation page, the schema and the docs.
+ever shows in an answer to merchant A, the token endpoint, the API token page, the schema and the docs.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import pytest
 import yaml
 from django.contrib.staticfiles import finders
 from django.db import transaction
-from rest_framework.authtoken.models import Token
+from knox.settings import knox_settings
 from rest_framework.test import APIClient
 
 from moderation.models import Appeal, AuditEvent, AuditVerb, Notice, Sanction, Violation
 from moderation.services import appeals as appeal_services
-from sellers.models import Listing
+from sellers.models import ApiToken, Listing
 
 pytestmark = pytest.mark.django_db
 
@@ -54,12 +54,17 @@ def world(decisions_of, merchant_a, merchant_b, merchant_user_a, merchant_user_b
         appeal = appeal_services.file_appeal(
             actor=user, merchant=merchant, kind="violation", object_id=decisions.violation.pk, grounds=GROUNDS
         )
+        # A key besides the one the merchant's client sends: revoking it leaves the client signed in.
+        spare, _key = ApiToken.objects.create(
+            user=user, name=f"Spare key of {merchant.store_name}", expiry=knox_settings.TOKEN_TTL
+        )
         made[owner] = {
             "merchant": merchant,
             "notice": Notice.objects.filter(merchant=merchant).order_by("id").first().pk,
             "sanction": decisions.sanction.pk,
             "listing": live.pk,
             "appeal": appeal.pk,
+            "token": spare.public_id,
             "delisting_key": f"delisting-{decisions.delisted.pk}",
             "violation_key": f"violation-{decisions.violation.pk}",
             "sanction_key": f"sanction-{decisions.sanction.pk}",
@@ -68,6 +73,7 @@ def world(decisions_of, merchant_a, merchant_b, merchant_user_a, merchant_user_b
     made["z"] = {  # ids of nobody's objects
         "merchant": None,
         **dict.fromkeys(["notice", "sanction", "listing", "appeal"], missing),
+        "token": "00000000-0000-4000-8000-000000000000",
         **{f"{kind}_key": f"{kind}-{missing}" for kind in ["delisting", "violation", "sanction"]},
     }
     return made
@@ -143,6 +149,13 @@ CALLS: list[Call] = [
     *both("appeal delete", "delete", f"{API}/appeals/{{appeal}}/", 405),
     *both("appeal withdraw", "post", f"{API}/appeals/{{appeal}}/withdraw/", 200),
     *both("appeal withdraw get", "get", f"{API}/appeals/{{appeal}}/withdraw/", 405),
+    # API tokens: list and revoke; new ones come from the token endpoint.
+    Call("tokens list", "get", f"{API}/tokens/", 200),
+    Call("tokens create", "post", f"{API}/tokens/", 405, body={"name": "x"}),
+    *both("token detail", "get", f"{API}/tokens/{{token}}/", 405),
+    *both("token put", "put", f"{API}/tokens/{{token}}/", 405, body={"name": "x"}),
+    *both("token patch", "patch", f"{API}/tokens/{{token}}/", 405, body={"name": "x"}),
+    *both("token revoke", "delete", f"{API}/tokens/{{token}}/", 204),
 ]
 
 
@@ -165,6 +178,8 @@ def state() -> dict:
         "notices": Notice.objects.count(),
         "sanctions": list(Sanction.objects.order_by("pk").values_list("pk", "status")),
         "violations": list(Violation.objects.order_by("pk").values_list("pk", "status")),
+        # Not last_used_at: authenticating a refused call stamps its own key's, as it should.
+        "tokens": list(ApiToken.objects.order_by("public_id").values_list("public_id", "name", "expiry")),
         "audit": AuditEvent.objects.count(),
     }
 
@@ -180,6 +195,8 @@ def markers_of(merchant) -> list[str]:
     texts = [merchant.store_name, merchant.company_name, merchant.contact_email]
     texts += list(Listing.objects.filter(merchant=merchant).values_list("title", flat=True))
     texts += list(Notice.objects.filter(merchant=merchant).values_list("puid", flat=True))
+    tokens = ApiToken.objects.filter(user=merchant.user)
+    texts += [str(token.public_id) for token in tokens] + [token.token_key for token in tokens]
     return texts
 
 
@@ -244,6 +261,10 @@ def test_merchant_a_never_sees_merchant_b(api_a, world, merchant_a, merchant_b):
         "listings": set(Listing.objects.filter(merchant=merchant_b).values_list("pk", flat=True)),
         "appeals": set(Appeal.objects.filter(merchant=merchant_b).values_list("pk", flat=True)),
         "decisions": {b["delisting_key"], b["violation_key"], b["sanction_key"]},
+        "tokens": {
+            str(token_id)
+            for token_id in ApiToken.objects.filter(user=merchant_b.user).values_list("public_id", flat=True)
+        },
     }
     queries = {
         "notices": [
@@ -257,6 +278,7 @@ def test_merchant_a_never_sees_merchant_b(api_a, world, merchant_a, merchant_b):
         "sanctions": ["", "?status=active", "?kind=warning"],
         "listings": ["", "?status=live", "?status=delisted", "?category=graphics-cards", "?ordering=price"],
         "appeals": ["", "?status=submitted", "?kind=violation"],
+        "tokens": [""],
     }
     answers = []
     for endpoint, suffixes in queries.items():
@@ -299,6 +321,9 @@ def test_merchant_a_never_sees_merchant_b(api_a, world, merchant_a, merchant_b):
         response = api_a.get(path)
         assert response.status_code == 404, path
         answers.append(response.content.decode())
+    revoke = api_a.delete(f"{API}/tokens/{b['token']}/")
+    assert revoke.status_code == 404
+    answers.append(revoke.content.decode())
     filed = api_a.post(f"{API}/appeals/", {"decision": b["sanction_key"], "grounds": GROUNDS}, format="json")
     assert filed.status_code == 404
     answers.append(filed.content.decode())
@@ -333,14 +358,18 @@ def test_token_for_correct_credentials(api_anonymous, merchant_a, merchant_user_
     response = api_anonymous.post(f"{API}/auth/token/", {"username": "merchant-a", "password": "demo"}, format="json")
 
     assert response.status_code == 200
-    assert set(response.json()) == {"token"}
-    key = response.json()["token"]
-    assert key == Token.objects.get(user=merchant_user_a).key
+    body = response.json()
+    assert set(body) == {"token", "id", "name", "prefix", "created_at", "expires_at", "expired", "last_used_at"}
+    key = body["token"]
+    assert key.startswith("bo_") and body["prefix"] == key[:8] and body["name"] == "API"
+    row = ApiToken.objects.get(user=merchant_user_a)
+    assert str(row.public_id) == body["id"]
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get(f"{API}/decisions/").status_code == 200
     again = api_anonymous.post(f"{API}/auth/token/", {"username": "merchant-a", "password": "demo"}, format="json")
-    assert again.json() == {"token": key}  # the same token until it is rotated
+    assert again.json()["token"] != key  # a new token each time: the first one is never readable again
+    assert ApiToken.objects.filter(user=merchant_user_a).count() == 2
 
 
 @pytest.mark.parametrize(
@@ -359,7 +388,7 @@ def test_token_refused_for_wrong_credentials(api_anonymous, merchant_a, merchant
     body = response.json()
     assert "token" not in body
     assert body["non_field_errors"]
-    assert not Token.objects.filter(user=merchant_user_a).exists()
+    assert not ApiToken.objects.filter(user=merchant_user_a).exists()
 
 
 def test_token_missing_fields_are_named(api_anonymous):
@@ -374,56 +403,51 @@ def test_token_endpoint_takes_only_post(api_anonymous, api_a):
         assert client.get(f"{API}/auth/token/").status_code == 405
 
 
-# --- The token rotation page ----------------------------------------------------------------------
+# --- The API token page (tests/backoffice/test_api_token_page.py has the rest) ---------------------
 
 
-def test_rotation_page_shows_the_merchant(client, merchant_a, merchant_user_a):
+def test_token_page_shows_the_merchant(client, merchant_a, merchant_user_a):
     client.force_login(merchant_user_a)
 
     response = client.get("/backoffice/api-token/")
 
     assert response.status_code == 200
     assert merchant_a.store_name in response.content.decode()
-    assert 'id="api-token"' not in response.content.decode()  # a key is shown only right after rotating
+    assert 'id="api-token"' not in response.content.decode()  # a key is shown only right after it is created
 
 
-def test_rotation_replaces_the_token(client, api_a, merchant_a, merchant_user_a):
-    old_key = Token.objects.get(user=merchant_user_a).key
-    assert api_a.get(f"{API}/decisions/").status_code == 200
+def test_a_token_made_on_the_page_opens_the_api(client, merchant_a, merchant_user_a):
     client.force_login(merchant_user_a)
 
-    response = client.post("/backoffice/api-token/")
+    response = client.post("/backoffice/api-token/", {"name": "Warehouse sync"})
 
     assert response.status_code == 200
-    new_key = Token.objects.get(user=merchant_user_a).key
-    assert new_key != old_key
-    assert re.search(rf'<code id="api-token">{new_key}</code>', response.content.decode())
-    assert api_a.get(f"{API}/decisions/").status_code == 401  # api_a still sends the old token
+    key = re.search(r'<input type="text" id="api-token" value="(bo_[0-9a-f]+)"', response.content.decode())[1]
     fresh = APIClient()
-    fresh.credentials(HTTP_AUTHORIZATION=f"Token {new_key}")
+    fresh.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert fresh.get(f"{API}/decisions/").status_code == 200
-    event = AuditEvent.objects.get(verb=AuditVerb.API_TOKEN_ROTATED)
+    event = AuditEvent.objects.get(verb=AuditVerb.API_TOKEN_ISSUED)
     assert event.actor == merchant_user_a
     assert event.merchant_id == merchant_a.pk
-    assert new_key not in json.dumps(event.after)  # the audit trail never holds the key
+    assert key not in json.dumps(event.after)  # the audit trail never holds the key
     # The page shows the key once: read again, it no longer does.
-    assert new_key not in client.get("/backoffice/api-token/").content.decode()
+    assert key not in client.get("/backoffice/api-token/").content.decode()
 
 
-def test_rotation_page_is_403_for_a_moderator(client, moderator):
+def test_token_page_is_403_for_a_moderator(client, moderator):
     client.force_login(moderator)
 
     assert client.get("/backoffice/api-token/").status_code == 403
-    assert client.post("/backoffice/api-token/").status_code == 403
-    assert not Token.objects.filter(user=moderator).exists()
-    assert not AuditEvent.objects.filter(verb=AuditVerb.API_TOKEN_ROTATED).exists()
+    assert client.post("/backoffice/api-token/", {"name": "Mine"}).status_code == 403
+    assert not ApiToken.objects.filter(user=moderator).exists()
+    assert not AuditEvent.objects.filter(verb=AuditVerb.API_TOKEN_ISSUED).exists()
 
 
-def test_rotation_page_sends_anonymous_to_login(client):
+def test_token_page_sends_anonymous_to_login(client):
     for response in (client.get("/backoffice/api-token/"), client.post("/backoffice/api-token/")):
         assert response.status_code == 302
         assert response["Location"] == "/accounts/login/?next=/backoffice/api-token/"
-    assert not Token.objects.exists()
+    assert not ApiToken.objects.exists()
 
 
 # --- Schema and docs ------------------------------------------------------------------------------
@@ -441,6 +465,8 @@ API_PATHS = {
     "/api/v1/appeals/": {"get", "post"},
     "/api/v1/appeals/{id}/": {"get"},
     "/api/v1/appeals/{id}/withdraw/": {"post"},
+    "/api/v1/tokens/": {"get"},
+    "/api/v1/tokens/{id}/": {"delete"},
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 

@@ -164,18 +164,22 @@ def test_an_inactive_merchant_user_is_401(api_a, merchant_user_a):
 
 
 def test_the_token_read_loads_the_models_as_the_orm_does(merchant_a, merchant_user_a):
-    from rest_framework.authtoken.models import Token
+    from datetime import timedelta
 
     from moderation.api.authentication import MerchantTokenAuthentication
+    from sellers.models import ApiToken
 
-    key = Token.objects.create(user=merchant_user_a).key
+    # Used a moment ago: this read has no last use to write.
+    _row, key = ApiToken.objects.create(
+        user=merchant_user_a, name="ERP sync", expiry=timedelta(days=30), last_used_at=timezone.now()
+    )
 
     with CaptureQueriesContext(connection) as captured:
         user, token = MerchantTokenAuthentication().authenticate_credentials(key)
         merchant = user.merchant
 
     assert len(captured) == 1
-    orm = Token.objects.select_related("user__merchant").get(key=key)
+    orm = ApiToken.objects.select_related("user__merchant").get(digest=token.digest)
     for loaded, expected in ((token, orm), (user, orm.user), (merchant, orm.user.merchant)):
         assert type(loaded) is type(expected)
         for field in type(expected)._meta.concrete_fields:

@@ -53,7 +53,7 @@ def test_a_failed_login_is_an_audit_event_naming_the_account_tried(client, moder
         (None, "anonymous:moderator", moderator.pk, "moderator"),
         (None, "anonymous:nobody", 0, "no such user: nobody"),
     ]
-    assert failed[0].reason == "wrong credentials from 10.0.0.1"
+    assert failed[0].reason == "1 failed sign-in from 10.0.0.1"
 
 
 # --- Lock-out ------------------------------------------------------------------------------
@@ -72,10 +72,11 @@ def test_five_failures_lock_the_account_with_a_clear_message(client, moderator, 
     assert len(events(AuditVerb.LOCKED_OUT)) >= 1
 
 
-def test_the_lock_holds_for_the_username_from_another_address(client, moderator, settings):
-    for attempt in range(settings.AXES_FAILURE_LIMIT):
-        sign_in(client, password="wrong", address=f"10.0.1.{attempt}")
-    assert sign_in(client, address="10.0.2.1").status_code == 429
+def test_the_lock_holds_for_the_address_that_failed_not_for_the_owner_elsewhere(client, moderator, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        sign_in(client, password="wrong", address="10.0.0.9")
+    assert sign_in(client, address="10.0.0.9").status_code == 429
+    assert sign_in(client, address="10.0.0.1").status_code == 302
 
 
 def test_an_administrator_unlocks_and_the_user_signs_in(client, moderator, settings):
@@ -101,11 +102,10 @@ def test_the_lock_ends_after_the_cool_off(client, moderator, settings, travel):
 def lock_then_wait(client, settings, travel, start):
     for _ in range(settings.AXES_FAILURE_LIMIT):
         sign_in(client, password="wrong")
-    last_try = start + settings.AXES_COOLOFF_TIME - timedelta(minutes=1)
-    travel.to(last_try)
+    travel.to(start + settings.AXES_COOLOFF_TIME - timedelta(minutes=1))
     assert sign_in(client).status_code == 429
-    # A try while locked counts as a failure too: the cool-off runs from the last one.
-    travel.to(last_try + settings.AXES_COOLOFF_TIME + timedelta(minutes=1))
+    # A try refused while locked is not counted again: the cool-off runs from the lock.
+    travel.to(start + settings.AXES_COOLOFF_TIME + timedelta(seconds=1))
     assert sign_in(client).status_code == 302
 
 

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from unittest import mock
-from urllib.parse import quote
 
 import pytest
 import redis
@@ -39,6 +38,7 @@ from django.utils import timezone
 
 from moderation.models import Notice
 from moderation.services import notices as notice_service
+from tests.conftest import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_HOST = "chaos.test"
@@ -296,9 +296,7 @@ def workers(transactional_db, private_redis, tmp_path):
     """
     if connection.vendor != "postgresql":
         pytest.skip("worker processes need a shared database: PostgreSQL")
-    db = connection.settings_dict
-    host = f"{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}"
-    url = f"postgres://{quote(db['USER'], safe='')}:{quote(db['PASSWORD'], safe='')}@{host}/{db['NAME']}"
+    url = database_url()  # the runtime role's, when the suite runs as it: as production workers do
     queue = f"chaos-{os.getpid()}-{time.monotonic_ns()}"
     env = {
         **os.environ,

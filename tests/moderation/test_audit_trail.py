@@ -1,7 +1,8 @@
 import pytest
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from moderation.models import AppendOnlyError, AuditEvent, AuditVerb
+from tests.conftest import runs_as_runtime_role
 
 
 def test_it_records_the_creation_of_a_marketplace(marketplace):
@@ -30,15 +31,27 @@ def test_it_refuses_to_delete_an_event_through_the_orm(marketplace):
     assert AuditEvent.objects.count() == 1
 
 
+RAW_SQL_CHANGES = [
+    "UPDATE moderation_auditevent SET reason = 'rewritten'",
+    "DELETE FROM moderation_auditevent",
+]
+
+
 @pytest.mark.postgres
-@pytest.mark.parametrize(
-    "statement",
-    [
-        "UPDATE moderation_auditevent SET reason = 'rewritten'",
-        "DELETE FROM moderation_auditevent",
-    ],
-)
-def test_the_database_refuses_raw_sql_changes(marketplace, statement):
-    with pytest.raises(Exception, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+@pytest.mark.database_owner
+@pytest.mark.parametrize("statement", RAW_SQL_CHANGES)
+def test_the_trigger_refuses_raw_sql_changes_even_from_the_owner_of_the_table(marketplace, statement):
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement)
+    assert AuditEvent.objects.get().reason == ""
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("statement", RAW_SQL_CHANGES)
+def test_the_role_the_app_runs_as_cannot_change_events_in_raw_sql(marketplace, statement):
+    # The runtime role lacks the privilege before any trigger runs; run as a single role
+    # (make test against one PostgreSQL login), the trigger is what refuses.
+    refusal = "permission denied" if runs_as_runtime_role() else "append-only"
+    with pytest.raises(DatabaseError, match=refusal), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(statement)
     assert AuditEvent.objects.get().reason == ""

@@ -8,12 +8,13 @@ from unittest import mock
 
 import pytest
 from django.core import mail
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from moderation.models import AppendOnlyError, AuditEvent, AuditVerb, Notice
 from moderation.services import notices as notice_services
 from moderation.services.policies import announce_policy
 from moderation.tasks import send_pending_notices
+from tests.conftest import runs_as_runtime_role
 from tests.moderation.conftest import ANNOUNCED
 
 
@@ -152,19 +153,35 @@ def test_a_notice_cannot_be_deleted_through_the_orm(pending):
     assert Notice.objects.count() == 2
 
 
+RAW_SQL_REWRITES = [
+    "UPDATE moderation_notice SET subject = 'Rewritten'",
+    'UPDATE moderation_notice SET transparency = \'{"puid": "forged"}\'::jsonb',
+    "UPDATE moderation_notice SET subject = 'Rewritten', email_status = 'sent', sent_at = now()",
+    "DELETE FROM moderation_notice",
+]
+
+
 @pytest.mark.postgres
-@pytest.mark.parametrize(
-    "statement",
-    [
-        "UPDATE moderation_notice SET subject = 'Rewritten'",
-        'UPDATE moderation_notice SET transparency = \'{"puid": "forged"}\'::jsonb',
-        "DELETE FROM moderation_notice",
-    ],
-)
-def test_the_database_refuses_raw_sql_rewrites_of_a_notice(pending, statement):
-    with pytest.raises(Exception, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+@pytest.mark.database_owner
+@pytest.mark.parametrize("statement", RAW_SQL_REWRITES)
+def test_the_trigger_refuses_raw_sql_rewrites_of_a_notice_even_from_its_owner(pending, statement):
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(statement)
     assert Notice.objects.count() == 2
+    assert set(Notice.objects.values_list("email_status", flat=True)) == {"pending"}
+    assert "Rewritten" not in set(Notice.objects.values_list("subject", flat=True))
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("statement", RAW_SQL_REWRITES)
+def test_the_role_the_app_runs_as_cannot_rewrite_a_notice_in_raw_sql(pending, statement):
+    # The runtime role may UPDATE the delivery columns only, and not DELETE; run as a single
+    # role (make test against one PostgreSQL login), the trigger is what refuses.
+    refusal = "permission denied" if runs_as_runtime_role() else "append-only"
+    with pytest.raises(DatabaseError, match=refusal), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement)
+    assert Notice.objects.count() == 2
+    assert set(Notice.objects.values_list("email_status", flat=True)) == {"pending"}
     assert "Rewritten" not in set(Notice.objects.values_list("subject", flat=True))
 
 

@@ -139,6 +139,7 @@ def test_it_seeds_at_least_twenty_merchants(db):
     assert Merchant.objects.count() == 20
 
 
+@pytest.mark.database_owner
 def test_it_gives_the_same_catalog_for_the_same_seed(db):
     seed(seed=7)
     first = catalog_content()
@@ -148,6 +149,7 @@ def test_it_gives_the_same_catalog_for_the_same_seed(db):
     assert catalog_content() == first
 
 
+@pytest.mark.database_owner
 def test_it_gives_another_catalog_for_another_seed(db):
     seed(seed=7)
     first = catalog_content()
@@ -177,6 +179,7 @@ def test_it_refuses_when_only_demo_users_exist(db):
     assert not Marketplace.objects.exists()
 
 
+@pytest.mark.database_owner
 def test_it_resets_the_demo_data_but_keeps_other_users(db):
     someone = User.objects.create_user("someone-else", password="x")
     seed(listings=300)
