@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -140,6 +140,11 @@ def two_factor_setup(request):
     return render(request, "registration/two_factor_setup.html", context)
 
 
+def _go_on(next_url: str):
+    # A path, never a view name: redirect() would try to reverse "abc def" and fail.
+    return HttpResponseRedirect(next_url) if next_url else redirect("backoffice:home")
+
+
 @login_required
 def two_factor_verify(request):
     """The second step of signing in for a user with an authenticator."""
@@ -148,13 +153,13 @@ def two_factor_verify(request):
         next_url = ""
     device = confirmed_device(request.user)
     if device is None or request.user.is_verified():
-        return redirect(next_url or "backoffice:home")
+        return _go_on(next_url)
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         verified = verify_token(request.user, device.persistent_id, form.cleaned_data["token"].strip())
         if verified is not None:
             otp_login(request, verified)
-            return redirect(next_url or "backoffice:home")
+            return _go_on(next_url)
         user_login_failed.send(sender=__name__, credentials={"username": request.user.get_username()}, request=request)
         form.add_error("token", _("That code is not right, or too many were tried: wait a moment and try again."))
     return render(request, "registration/two_factor_verify.html", {"form": form, "next": next_url})

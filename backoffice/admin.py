@@ -82,6 +82,18 @@ class ServiceAdmin(NoDeletionMixin, admin.ModelAdmin):
     so what it had written is rolled back before the page is built again.
     """
 
+    def get_changeform_initial_data(self, request):
+        # ?category=abc prefills a related field; its widget looks the value up as an id and
+        # would fail on anything but one: such a value is dropped, as if it had not been sent.
+        initial = super().get_changeform_initial_data(request)
+        for name in (*self.autocomplete_fields, *self.raw_id_fields):
+            value = initial.get(name)
+            if value is not None and not (
+                isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18
+            ):
+                del initial[name]
+        return initial
+
     def _changeform_view(self, request, object_id, form_url, extra_context):
         try:
             return super()._changeform_view(request, object_id, form_url, extra_context)

@@ -38,7 +38,6 @@ class AuditEventAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
 
-
 @admin.register(AuditCheckpoint)
 class AuditCheckpointAdmin(ReadOnlyAdmin):
     """The trail's seal: read-only like the events it covers (manage.py verify_audit checks it)."""

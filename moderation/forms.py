@@ -1,9 +1,13 @@
-"""Back-office forms. They parse and validate input; the services decide and write."""
+"""Back-office forms. They parse and validate input; the services decide and write.
+
+Every form here refuses, in any of its text fields, a text made only of invisible characters (zero-width
+spaces, joiners, bidi controls): ``VisibleTextFormMixin``, first among each form's bases.
+"""
 
 from __future__ import annotations
 
 import zoneinfo
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from django import forms
@@ -13,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext, pgettext_lazy
 
+from backoffice.text import VisibleTextFormMixin, has_visible_text
 from moderation.models import Policy, PolicyClause, ReviewItem, SanctionKind
 from sellers.models import Category, Marketplace, Merchant
 
@@ -52,6 +57,30 @@ def as_local_input(value: datetime | None, zone: zoneinfo.ZoneInfo) -> str:
     return value.astimezone(zone).strftime("%Y-%m-%dT%H:%M") if value else ""
 
 
+# The days and moments the back office takes, far from the ends of Python's calendar (years 1 and
+# 9999): a period around a day (a month before it, the day after) and a moment read in another time
+# zone must still be dates, where "0001-01-01" was an OverflowError, a server error.
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+
+
+def _within_calendar(value: date | datetime) -> None:
+    day = value.date() if isinstance(value, datetime) else value
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise ValidationError(
+            _("Choose a date from %(first)s to %(last)s."),
+            code="out_of_range",
+            params={"first": EARLIEST_DAY.isoformat(), "last": LATEST_DAY.isoformat()},
+        )
+
+
+class BoundedDateField(forms.DateField):
+    default_validators = [_within_calendar]
+
+
+class BoundedDateTimeField(forms.DateTimeField):
+    default_validators = [_within_calendar]
+
+
 class CategoryChoiceField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, category: Category) -> str:
         indent = "\u2003" * category.depth
@@ -59,16 +88,16 @@ class CategoryChoiceField(forms.ModelMultipleChoiceField):
         return f"{indent}{category.name}{retired}"
 
 
-class PolicyForm(forms.ModelForm):
+class PolicyForm(VisibleTextFormMixin, forms.ModelForm):
     """A policy's fields; dates are typed in the policy's own timezone."""
 
     timezone = forms.ChoiceField(
         choices=[(z, z) for z in COMMON_TIMEZONES], initial="Asia/Shanghai", label=_("Timezone")
     )
-    effective_at = forms.DateTimeField(
+    effective_at = BoundedDateTimeField(
         widget=LocalDateTimeInput(), label=_("Takes effect"), help_text=_("In the policy's timezone.")
     )
-    enforcement_starts_at = forms.DateTimeField(
+    enforcement_starts_at = BoundedDateTimeField(
         widget=LocalDateTimeInput(),
         label=_("Grace ends (sanctions from)"),
         help_text=_("In the policy's timezone; the same as the effective date for no grace period."),
@@ -137,7 +166,7 @@ class PolicyForm(forms.ModelForm):
         pass
 
 
-class ClauseForm(forms.ModelForm):
+class ClauseForm(VisibleTextFormMixin, forms.ModelForm):
     class Meta:
         model = PolicyClause
         fields = ["number", "title", "text"]
@@ -159,6 +188,9 @@ class BaseClauseFormSet(forms.BaseInlineFormSet):
             raise ValidationError(_("A policy needs at least one clause."))
 
 
+# A policy has a handful of clauses (the reference one, three). Django would build up to 2,000 forms
+# from a posted TOTAL_FORMS, each validated: a POST that costs a second. Past 50 it is refused.
+CLAUSES_MAX = 50
 ClauseFormSet = forms.inlineformset_factory(
     Policy,
     PolicyClause,
@@ -166,10 +198,13 @@ ClauseFormSet = forms.inlineformset_factory(
     formset=BaseClauseFormSet,
     extra=2,
     can_delete=True,
+    max_num=CLAUSES_MAX,
+    absolute_max=CLAUSES_MAX,
+    validate_max=True,
 )
 
 
-class RemovalForm(forms.Form):
+class RemovalForm(VisibleTextFormMixin, forms.Form):
     """Step one of scheduling: what and when. The dry run follows before anything is saved."""
 
     policy = forms.ModelChoiceField(
@@ -183,7 +218,7 @@ class RemovalForm(forms.Form):
         label=_("Categories"),
         help_text=_("Subcategories follow their parent."),
     )
-    scheduled_for = forms.DateTimeField(
+    scheduled_for = BoundedDateTimeField(
         widget=LocalDateTimeInput(),
         required=False,
         label=_("Run at"),
@@ -221,11 +256,11 @@ class RemovalForm(forms.Form):
         return cleaned
 
 
-class ReasonForm(forms.Form):
+class ReasonForm(VisibleTextFormMixin, forms.Form):
     reason = forms.CharField(required=False, max_length=2000, widget=forms.TextInput(), label=_("Reason"))
 
 
-class CancelRemovalForm(forms.Form):
+class CancelRemovalForm(VisibleTextFormMixin, forms.Form):
     """Cancelling a scheduled removal: a reason for the trail, and an explicit yes."""
 
     reason = forms.CharField(max_length=2000, label=_("Reason"))
@@ -241,7 +276,7 @@ def add_service_errors(form: forms.Form, error: ValidationError) -> None:
         form.add_error(None, error.messages)
 
 
-class TakeDownForm(forms.Form):
+class TakeDownForm(VisibleTextFormMixin, forms.Form):
     """A take-down cites the clause the matching rules point to, unless the moderator picks
     another; with no such clause there is no default: the moderator must choose."""
 
@@ -272,7 +307,7 @@ class TakeDownForm(forms.Form):
             self.fields["clause"].initial = suggested.pk
 
 
-class DismissForm(forms.Form):
+class DismissForm(VisibleTextFormMixin, forms.Form):
     reason = forms.CharField(
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": _("Why is this not a violation?")}),
@@ -281,7 +316,7 @@ class DismissForm(forms.Form):
     )
 
 
-class EscalateForm(forms.Form):
+class EscalateForm(VisibleTextFormMixin, forms.Form):
     note = forms.CharField(
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": _("What needs a senior's judgement?")}),
@@ -290,11 +325,11 @@ class EscalateForm(forms.Form):
     )
 
 
-class NoteForm(forms.Form):
+class NoteForm(VisibleTextFormMixin, forms.Form):
     text = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 2}), label=_("Internal note"))
 
 
-class BulkDecisionForm(forms.Form):
+class BulkDecisionForm(VisibleTextFormMixin, forms.Form):
     items = forms.ModelMultipleChoiceField(
         queryset=ReviewItem.objects.filter(status__in=[ReviewItem.Status.OPEN, ReviewItem.Status.CLAIMED]),
         error_messages={
@@ -308,12 +343,13 @@ class BulkDecisionForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("decision") == ReviewItem.Decision.DISMISSED and not (cleaned.get("reason") or "").strip():
+        dismissed = cleaned.get("decision") == ReviewItem.Decision.DISMISSED
+        if dismissed and "reason" not in self.errors and not (cleaned.get("reason") or "").strip():
             self.add_error("reason", _("Say why these are not violations."))
         return cleaned
 
 
-class DetectionRuleForm(forms.Form):
+class DetectionRuleForm(VisibleTextFormMixin, forms.Form):
     """A rule as a policy admin types it; the service normalises and validates the pattern."""
 
     kind = forms.ChoiceField(
@@ -361,7 +397,7 @@ class DetectionRuleForm(forms.Form):
         self.fields["clause"].required = bool(clauses)
 
     def clean_exclusions(self):
-        return [line.strip() for line in self.cleaned_data["exclusions"].splitlines() if line.strip()]
+        return [line.strip() for line in self.cleaned_data["exclusions"].splitlines() if has_visible_text(line)]
 
     def clean_clause(self):
         number = self.cleaned_data["clause"]
@@ -393,7 +429,7 @@ def removal_preview_matches(data, token: str, *, max_age: int = 3600) -> bool:
         return False
 
 
-class SanctionForm(forms.Form):
+class SanctionForm(VisibleTextFormMixin, forms.Form):
     """A senior moderator's manual sanction; the service checks the rest (prior warning, policy in effect)."""
 
     policy = forms.ModelChoiceField(queryset=Policy.objects.none(), empty_label=None, label=_("Policy"))
@@ -415,7 +451,7 @@ class SanctionForm(forms.Form):
         ).order_by("slug", "-version")
 
 
-class LiftSanctionForm(forms.Form):
+class LiftSanctionForm(VisibleTextFormMixin, forms.Form):
     reason = forms.CharField(
         min_length=10,
         max_length=5000,
@@ -426,7 +462,7 @@ class LiftSanctionForm(forms.Form):
     )
 
 
-class AppealDecisionForm(forms.Form):
+class AppealDecisionForm(VisibleTextFormMixin, forms.Form):
     reason = forms.CharField(
         min_length=10,
         max_length=5000,
@@ -442,14 +478,14 @@ class AppealDecisionForm(forms.Form):
     )
 
 
-class DashboardForm(forms.Form):
+class DashboardForm(VisibleTextFormMixin, forms.Form):
     policy = forms.ModelChoiceField(
         queryset=Policy.objects.exclude(status=Policy.Status.DRAFT).order_by("slug", "-version"),
         required=False,
         label=_("Policy"),
     )
-    since = forms.DateField(required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+    since = BoundedDateField(required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    until = BoundedDateField(required=False, label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):
         cleaned = super().clean()

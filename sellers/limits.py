@@ -2,7 +2,9 @@
 
 The merchant is the adversary (DESIGN.md §3.9): every text has a length limit, and characters
 that PostgreSQL cannot store (NUL, a lone UTF-16 surrogate) or that only serve to hide text (the
-other C0 control characters) are refused. ``sellers.services`` checks a listing here before
+other C0 control characters) are refused, in attribute names as in values; so is a required text
+(the title, an attribute's name) made only of invisible characters (zero-width spaces, bidi
+controls: ``backoffice.text.has_visible_text``). ``sellers.services`` checks a listing here before
 anything else runs, content detection included; the model's validators hold ``full_clean()`` and
 the Django admin to the same figures; the sellers' API declares them in its schema.
 
@@ -24,6 +26,8 @@ from django.core.validators import MaxLengthValidator
 from django.utils.deconstruct import deconstructible
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
+
+from backoffice.text import has_visible_text
 
 # Amazon's limit for most categories; Alibaba.com and AliExpress stop at 128. The larger figure, so
 # that a title a seller already uses on another marketplace fits. The column holds 300 characters:
@@ -95,6 +99,9 @@ def _text_problem(value: Any, *, what: str, limit: int, required: bool = False) 
         return _("%(what)s cannot be blank.") % {"what": capfirst(what)}
     refused = _REFUSED_CHARACTER.search(value)
     if refused is None:
+        # Zero-width spaces, joiners, bidi controls pass strip(): a required text must show something.
+        if required and not has_visible_text(value):
+            return _("%(what)s cannot be only invisible characters.") % {"what": capfirst(what)}
         return None
     character = refused.group()
     # The character is named by its code point, never echoed: a NUL or a lone surrogate in an

@@ -6,6 +6,7 @@ Writes go through the services; a serializer only checks the shape of the input.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime
 
@@ -16,10 +17,15 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import ISO_8601, serializers
 from rest_framework.settings import api_settings
 
+from backoffice.text import validate_visible_text
 from moderation.models import Appeal, Notice, Sanction
 from moderation.services.appeals import GROUNDS_MAX, GROUNDS_MIN, PLAN_MAX
 from sellers import limits
 from sellers.models import Category, Listing
+
+# No slug is longer than its column; NUL and the surrogates are in no slug and PostgreSQL refuses them.
+_SLUG_MAX_LENGTH = Category._meta.get_field("slug").max_length
+_NOT_IN_A_SLUG = re.compile("[\x00\ud800-\udfff]")
 
 
 class PolicyRefSerializer(serializers.Serializer):
@@ -178,8 +184,15 @@ class SanctionSerializer(serializers.ModelSerializer):
 
 
 class CategorySlugField(serializers.SlugRelatedField):
+    """A category by its slug: text, looked up only when it could be a slug.
+
+    Anything else is refused before the query: Django walks a list given as a lookup value
+    recursively (a list nested a few hundred deep was a RecursionError), and PostgreSQL refuses a
+    NUL or a lone surrogate in a parameter (a DataError).
+    """
+
     def to_internal_value(self, data):
-        if isinstance(data, str) and "\x00" in data:
+        if not isinstance(data, str) or len(data) > _SLUG_MAX_LENGTH or _NOT_IN_A_SLUG.search(data):
             self.fail("invalid")
         return super().to_internal_value(data)
 
@@ -317,32 +330,38 @@ class AppealCreateSerializer(serializers.Serializer):
         help_text="The decision's id from /api/v1/decisions/, e.g. “violation-12”.",
         error_messages={"invalid": "Give a decision id as /api/v1/decisions/ lists it, e.g. “violation-12”."},
     )
+    # Texts of only zero-width spaces, joiners or bidi controls pass trim_whitespace and the lengths:
+    # validate_visible_text refuses them, as the service does.
     grounds = serializers.CharField(
         min_length=GROUNDS_MIN,
         max_length=GROUNDS_MAX,
         trim_whitespace=True,
+        validators=[validate_visible_text],
         help_text=f"Why the decision is wrong, {GROUNDS_MIN} to {GROUNDS_MAX} characters.",
     )
     plan_root_cause = serializers.CharField(
-        required=False, allow_blank=True, max_length=PLAN_MAX, help_text="For a sanction: what caused the breach."
+        required=False,
+        allow_blank=True,
+        max_length=PLAN_MAX,
+        validators=[validate_visible_text],
+        help_text="For a sanction: what caused the breach.",
     )
     plan_corrections = serializers.CharField(
-        required=False, allow_blank=True, max_length=PLAN_MAX, help_text="For a sanction: what was corrected."
+        required=False,
+        allow_blank=True,
+        max_length=PLAN_MAX,
+        validators=[validate_visible_text],
+        help_text="For a sanction: what was corrected.",
     )
     plan_prevention = serializers.CharField(
-        required=False, allow_blank=True, max_length=PLAN_MAX, help_text="For a sanction: how it will not recur."
+        required=False,
+        allow_blank=True,
+        max_length=PLAN_MAX,
+        validators=[validate_visible_text],
+        help_text="For a sanction: how it will not recur.",
     )
 
     def validated_call(self) -> dict:
         data = dict(self.validated_data)
         kind, _, object_id = data.pop("decision").partition("-")
         return {"kind": kind, "object_id": int(object_id), **data}
-
-
-class TokenRequestSerializer(serializers.Serializer):
-    username = serializers.CharField()
-    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
-
-
-class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField(help_text="Send it as “Authorization: Token <token>”.")

@@ -133,6 +133,7 @@ class IssuedApiTokenSerializer(ApiTokenSerializer):
 UNAUTHORISED = {
     401: OpenApiResponse(description="No valid token or session."),
     403: OpenApiResponse(description="Not a merchant account."),
+    404: OpenApiResponse(description="No such page of the list, or no such token among this merchant's."),
 }
 TOKEN_ID = OpenApiParameter(
     "id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The token's id, as the list gives it."

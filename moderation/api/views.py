@@ -44,6 +44,8 @@ ERRORS = {
     403: OpenApiResponse(description="Not a merchant account, or a sanction closes this tool (the detail names it)."),
     404: OpenApiResponse(description="No such object among this merchant's."),
 }
+# Endpoints that read a body: one in another format than JSON, a form or multipart is refused.
+UNSUPPORTED_BODY = {415: OpenApiResponse(description="The body is not JSON, a form or multipart.")}
 
 
 class MerchantViewMixin:
@@ -68,6 +70,7 @@ class MerchantViewMixin:
             "not a merchant's account, or as many tokens in force as an account may have."
         ),
         429: OpenApiResponse(description="Too many failed sign-ins: locked for a while (Retry-After says how long)."),
+        **UNSUPPORTED_BODY,
     },
     summary="Sign in: a new API token for a username, a password and, with two-factor authentication, a code",
 )
@@ -154,7 +157,7 @@ class DecisionViewSet(MerchantViewMixin, viewsets.GenericViewSet):
     filter_backends = []
 
     def _filters(self, request) -> DecisionFilters:
-        if not any(name in request.query_params for name in DecisionFilter.base_filters):
+        if not any(name in request.query_params for name in (*DecisionFilter.base_filters, "page")):
             # Nothing to validate: building the FilterSet and its form would cost more than the page's query.
             return DecisionFilters()
         filters = DecisionFilter(request.query_params)
@@ -213,10 +216,11 @@ class SanctionViewSet(MerchantViewMixin, viewsets.ReadOnlyModelViewSet):
     retrieve=extend_schema(summary="One listing", responses={200: ListingSerializer, **ERRORS}),
     create=extend_schema(
         summary="Create a listing (refused into a retired category, with banned content, or while sanctioned)",
-        responses={201: ListingSerializer, **ERRORS},
+        responses={201: ListingSerializer, **ERRORS, **UNSUPPORTED_BODY},
     ),
     partial_update=extend_schema(
-        summary="Edit a listing (the same refusals as creating one)", responses={200: ListingSerializer, **ERRORS}
+        summary="Edit a listing (the same refusals as creating one)",
+        responses={200: ListingSerializer, **ERRORS, **UNSUPPORTED_BODY},
     ),
 )
 class ListingViewSet(
@@ -274,6 +278,7 @@ class AppealFilingThrottle(SimpleRateThrottle):
             409: OpenApiResponse(description="An appeal against this decision is open already."),
             429: OpenApiResponse(description="Too many appeals filed in a short time: retry after the delay given."),
             **ERRORS,
+            **UNSUPPORTED_BODY,
         },
     ),
     withdraw=extend_schema(

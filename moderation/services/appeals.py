@@ -20,6 +20,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from backoffice.roles import Role, has_role
+from backoffice.text import INVISIBLE_ONLY_MESSAGE, has_visible_text
 from moderation.models import (
     Appeal,
     AuditVerb,
@@ -181,9 +182,16 @@ def _appeal_notice(appeal: Appeal, kind: str, *, key: str, **context) -> NoticeD
 
 
 def validate_grounds(*, kind: str, grounds: str, plan: dict[str, str]) -> dict[str, str]:
+    """The problems with an appeal's grounds and plan, by field.
+
+    Zero-width spaces, joiners and bidi controls pass ``strip()`` and count toward the length:
+    grounds (or a plan's part) made only of them say nothing and are refused as such.
+    """
     errors = {}
     length = len(grounds.strip())
-    if length < GROUNDS_MIN:
+    if length and not has_visible_text(grounds):
+        errors["grounds"] = str(INVISIBLE_ONLY_MESSAGE)
+    elif length < GROUNDS_MIN:
         errors["grounds"] = _(
             "Explain why the decision is wrong in at least %(minimum)s characters (%(length)s given)."
         ) % {"minimum": GROUNDS_MIN, "length": length}
@@ -197,6 +205,8 @@ def validate_grounds(*, kind: str, grounds: str, plan: dict[str, str]) -> dict[s
             errors[name] = _("A plan of action is for an appeal against a sanction.")
         elif len(text) > PLAN_MAX:
             errors[name] = _("Keep it to %(maximum)s characters.") % {"maximum": PLAN_MAX}
+        elif text.strip() and not has_visible_text(text):
+            errors[name] = str(INVISIBLE_ONLY_MESSAGE)
     return errors
 
 

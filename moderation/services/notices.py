@@ -12,7 +12,7 @@ import random
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,6 +31,7 @@ from django.template.smartif import TokenBase
 from django.utils import timezone, translation
 from django.utils.safestring import SafeString
 
+from backoffice.text import email_subject, neutralise_text, one_line
 from moderation.models import AuditEvent, AuditVerb, Notice, Policy, PolicyClause
 from moderation.services.audit import SystemActor, actor_label
 from sellers.models import Merchant
@@ -81,8 +82,50 @@ def _notice_context(merchant: Merchant, draft: NoticeDraft, zone) -> dict[str, A
 
 
 def _split(text: str) -> tuple[str, str]:
+    """Subject and body of a rendered notice, as they may be stored and e-mailed (``backoffice.text``).
+
+    The subject is the first line: one line of at most SUBJECT_MAX_LENGTH characters. Control
+    characters and bidi overrides, which a merchant can put in a listing's title or a store's
+    name to make a notice read otherwise than it says, leave both.
+    """
     subject, _, body = text.strip().partition("\n")
-    return subject.removeprefix("Subject:").strip()[:300], body.strip() + "\n"
+    return email_subject(subject.removeprefix("Subject:")), neutralise_text(body).strip() + "\n"
+
+
+# --- The subject line --------------------------------------------------------------------------------
+#
+# A notice template's first line is its subject. A value printed there may hold a line break (a
+# listing's title may: the limits allow them in texts), which would end the subject in the middle
+# of the value and start the body with the rest of it ("\r\nBcc: x@evil.example" in a title). So
+# each value printed on that line is put on one line before it is printed: the text around it, which
+# is ours, decides where the subject ends.
+
+
+def _printed_on_one_line(value):
+    """A filter for the values of the subject line: text on one line, dates and numbers as they are."""
+    if value is None or isinstance(value, int | float | Decimal | date | datetime | time):
+        return value  # printed by the template's own localisation, which writes no line break
+    return one_line(str(value))
+
+
+_printed_on_one_line.is_safe = True  # it only takes characters out
+
+
+def _subject_kept_on_its_line(template):
+    """``template``, every value printed on its first line passed through ``_printed_on_one_line``.
+
+    The compiled template is the cached one, changed once: its nodes remember their line.
+    """
+    base = getattr(template, "template", template)  # the backend's wrapper, or a base Template
+    if getattr(base, "subject_on_one_line", False):
+        return template
+    for node in base.nodelist.get_nodes_by_type(VariableNode):
+        token = getattr(node, "token", None)
+        filters = node.filter_expression.filters
+        if token is not None and token.lineno == 1 and (_printed_on_one_line, []) not in filters:
+            filters.append((_printed_on_one_line, []))
+    base.subject_on_one_line = True
+    return template
 
 
 def render_notice(*, merchant: Merchant, draft: NoticeDraft) -> tuple[str, str]:
@@ -105,7 +148,7 @@ def render_notices(pairs: list[tuple[Merchant, NoticeDraft]]) -> list[tuple[str,
     for (language, kind, zone_name), indexes in groups.items():
         zone = ZoneInfo(zone_name)
         with translation.override(language), timezone.override(zone):
-            template = get_template(f"notices/{language}/{kind}.txt")
+            template = _subject_kept_on_its_line(get_template(f"notices/{language}/{kind}.txt"))
             contexts = [_notice_context(*pairs[index], zone) for index in indexes]
             for index, text in zip(indexes, TemplateBatch(template).render(contexts), strict=True):
                 results[index] = _split(text)
@@ -610,8 +653,9 @@ def deliver_notices(notice_ids: list[int]) -> tuple[int, int]:
         try:
             for notice in notices:
                 message = EmailMessage(
-                    subject=notice.subject,
-                    body=notice.body,
+                    # Stored neutralised (``_split``); again here for notices stored before that.
+                    subject=email_subject(notice.subject),
+                    body=neutralise_text(notice.body),
                     from_email=settings.DEFAULT_FROM_EMAIL,
                     to=[notice.merchant.contact_email],
                     connection=connection,

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from backoffice.text import has_visible_text
 from moderation.models import AuditVerb, Notice, Policy, PolicyClause
 from moderation.selectors.policies import merchants_hit_by_policy
 from moderation.services.audit import Actor, actor_user, record_event, snapshot
@@ -347,7 +348,7 @@ def _queue_policy_scan(policy_id: int) -> None:
 
 @transaction.atomic
 def retire_policy(*, actor: Actor, policy: Policy, reason: str) -> Policy:
-    if not reason.strip():
+    if not has_visible_text(reason):
         raise ValidationError({"reason": _("Say why the policy is retired.")})
     before = policy.status
     if (

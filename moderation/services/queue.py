@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.roles import Role, has_role
+from backoffice.text import has_visible_text
 from moderation.models import (
     Appeal,
     AuditEvent,
@@ -472,7 +473,7 @@ def take_down_listing(
 @transaction.atomic
 def dismiss_item(*, actor, item: ReviewItem, reason: str) -> ReviewItem:
     """A false positive: the listing stays; the reason is kept so the rules can be tuned."""
-    if not reason.strip():
+    if not has_visible_text(reason):
         raise ValidationError({"reason": _("Say why this is not a violation (it is kept to tune the rules).")})
     item = _lock_for_decision(actor=actor, item=item)
     now = timezone.now()
@@ -512,7 +513,7 @@ def _reinstate(item: ReviewItem, *, actor, now) -> None:
 @transaction.atomic
 def escalate_item(*, actor, item: ReviewItem, note: str) -> ReviewItem:
     """Hand the item to the senior moderators, with a note saying what is unclear."""
-    if not note.strip():
+    if not has_visible_text(note):
         raise ValidationError({"note": _("Tell the senior moderators what needs their judgement.")})
     item = _lock_for_decision(actor=actor, item=item)
     if item.tier == ReviewItem.Tier.SENIOR:
@@ -539,7 +540,7 @@ def escalate_item(*, actor, item: ReviewItem, note: str) -> ReviewItem:
 
 @transaction.atomic
 def add_review_note(*, actor, item: ReviewItem, text: str) -> ReviewNote:
-    if not text.strip():
+    if not has_visible_text(text):
         raise ValidationError({"text": _("A note cannot be empty.")})
     note = ReviewNote.objects.create(item=item, author=actor, text=text.strip())
     _audit(item, actor=actor, verb=AuditVerb.REVIEW_NOTE_ADDED, after={"note": note.pk}, reason=text.strip()[:500])
@@ -561,7 +562,7 @@ def decide_in_bulk(*, actor, item_ids: list[int], decision: str, reason: str = "
     """
     if decision not in {ReviewItem.Decision.TAKEN_DOWN, ReviewItem.Decision.DISMISSED}:
         raise ValidationError({"decision": _("Choose take down or dismiss.")})
-    if decision == ReviewItem.Decision.DISMISSED and not reason.strip():
+    if decision == ReviewItem.Decision.DISMISSED and not has_visible_text(reason):
         raise ValidationError({"reason": _("Say why these are not violations.")})
     outcomes = []
     for item in ReviewItem.objects.filter(pk__in=item_ids).order_by("id"):

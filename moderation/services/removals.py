@@ -23,6 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from backoffice.text import has_visible_text
 from moderation.models import (
     AuditVerb,
     CategoryRemoval,
@@ -118,7 +119,7 @@ def schedule_removal(
         raise ValidationError(errors)
     dry_run = removal_dry_run(categories, policy=policy)
     override = _override_needed(dry_run)
-    if override and not override_reason.strip():
+    if override and not has_visible_text(override_reason):
         raise ValidationError({"override_reason": override})
     removal = CategoryRemoval.objects.create(
         policy=policy,
@@ -165,7 +166,7 @@ def _override_needed(dry_run: dict) -> str:
 @transaction.atomic
 def cancel_removal(*, actor: Actor, removal: CategoryRemoval, reason: str = "") -> CategoryRemoval:
     """Cancel a scheduled removal; the reason is kept in the trail (the merchants were told of the date)."""
-    if not reason.strip():
+    if not has_visible_text(reason):
         raise ValidationError({"reason": _("Say why the removal is cancelled.")})
     now = timezone.now()
     cancelled = CategoryRemoval.objects.filter(pk=removal.pk, status=CategoryRemoval.Status.SCHEDULED).update(

@@ -30,6 +30,7 @@ from django.utils import timezone, translation
 from django.utils.encoding import force_str
 
 from backoffice.roles import Role, has_role
+from backoffice.text import has_visible_text
 from moderation.models import (
     SUSPENSION_KINDS,
     Appeal,
@@ -843,7 +844,7 @@ def issue_manual_sanction(
     errors = {}
     if kind not in SanctionKind.values:
         errors["kind"] = "Choose a kind of sanction."
-    if len(reason.strip()) < 20:
+    if len(reason.strip()) < 20 or not has_visible_text(reason):
         errors["reason"] = "Explain the sanction to the merchant in at least 20 characters."
     temporary = kind in {SanctionKind.LISTING_RESTRICTION, SanctionKind.STORE_BLOCK, SanctionKind.ACCOUNT_FREEZE}
     if temporary and not duration_days:
@@ -912,7 +913,7 @@ def _issue_manual_sanction(*, actor, merchant, policy, kind, reason, duration_da
 def lift_sanction(*, actor, sanction: Sanction, reason: str) -> Sanction:
     """A senior moderator ends an active sanction early, with a reason the merchant is told."""
     _require_senior(actor)
-    if len(reason.strip()) < 10:
+    if len(reason.strip()) < 10 or not has_visible_text(reason):
         raise ValidationError({"reason": "Say why the sanction is lifted (at least 10 characters)."})
     return end_sanction(
         actor=actor, sanction=sanction, status=Sanction.Status.LIFTED, verb=AuditVerb.SANCTION_LIFTED, reason=reason

@@ -27,7 +27,7 @@ MODERATORS = (Role.MODERATOR,)
 def appeal_index(request):
     filterset = AppealQueueFilter(request.GET or None, queryset=appeal_queue(request.user))
     try:
-        page = max(int(request.GET.get("page", 1)), 1)
+        page = min(max(int(request.GET.get("page", 1)), 1), 10_000)  # deeper: an OFFSET past bigint, a DataError
     except ValueError:
         page = 1
     appeals, has_next = page_of(filterset.qs, page=page, size=settings.REVIEW_QUEUE_PAGE_SIZE)

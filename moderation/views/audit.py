@@ -20,7 +20,7 @@ def audit_index(request):
         queryset=AuditEvent.objects.select_related("target_type", "policy").order_by("-occurred_at", "-id"),
     )
     try:
-        page = max(int(request.GET.get("page", 1)), 1)
+        page = min(max(int(request.GET.get("page", 1)), 1), 10_000)  # deeper: an OFFSET past bigint, a DataError
     except ValueError:
         page = 1
     # No COUNT(*): the trail holds millions of rows; "next" is known from one extra row.

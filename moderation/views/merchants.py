@@ -28,7 +28,7 @@ READERS = (Role.MODERATOR, Role.POLICY_ADMIN)
 
 @role_required(*READERS)
 def merchant_index(request):
-    query = request.GET.get("q", "").strip()
+    query = request.GET.get("q", "").replace("\x00", "").strip()  # PostgreSQL refuses NUL in a parameter
     status = request.GET.get("status", "")
     page = Paginator(merchant_search(query=query, status=status), 50).get_page(request.GET.get("page"))
     return render(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -27,7 +29,7 @@ MODERATORS = (Role.MODERATOR,)
 
 def _page_number(request) -> int:
     try:
-        return max(int(request.GET.get("page", 1)), 1)
+        return min(max(int(request.GET.get("page", 1)), 1), 10_000)  # deeper: an OFFSET past bigint, a DataError
     except ValueError:
         return 1
 
@@ -59,7 +61,7 @@ def queue_index(request):
 @require_POST
 @role_required(*MODERATORS)
 def queue_claim_next(request):
-    tier = request.POST.get("tier") or None
+    tier = request.POST.get("tier") if request.POST.get("tier") in ReviewItem.Tier.values else None
     try:
         item = queue_services.claim_next_item(actor=request.user, tier=tier, filters=_claim_filters(request.POST))
     except ValidationError as error:
@@ -107,7 +109,10 @@ def queue_item(request, item_id: int):
 def _claim_filters(source) -> dict:
     """The filters "claim next" honours: what a moderator narrowed the queue to."""
     ids = {"policy": "policy_id", "marketplace": "marketplace_id", "category": "category_id"}
-    filters = {field: int(source[name]) for name, field in ids.items() if source.get(name, "").isdigit()}
+    # ASCII digits that fit a bigint: isdigit() took "²", which int() refuses, and 20 digits, which PostgreSQL does.
+    filters = {
+        field: int(value) for name, field in ids.items() if re.fullmatch(r"[0-9]{1,18}", value := source.get(name, ""))
+    }
     if source.get("source") in ReviewItem.Source.values:
         filters["source"] = source["source"]
     return filters  # anything malformed is ignored, as the queue page ignores it
@@ -181,7 +186,7 @@ def queue_bulk(request):
         safe = url_has_allowed_host_and_scheme(
             back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
         )
-        return redirect(back if back and safe else "backoffice:queue")
+        return redirect(back if back and safe and back.startswith("/") else "backoffice:queue")  # a path, not a name
     data = form.cleaned_data
     items = list(queue_base(request.user).filter(pk__in=[i.pk for i in data["items"]]).order_by("-priority", "id"))
     if request.POST.get("step") != "confirm":

@@ -36,7 +36,7 @@ def removal_create(request):
     """Two steps on one URL: ``preview`` shows the dry run, ``confirm`` schedules."""
     initial = {}
     policy_id = request.GET.get("policy")
-    if policy_id and policy_id.isdigit():
+    if policy_id and policy_id.isascii() and policy_id.isdigit():  # isdigit() alone takes "²", which int() refuses
         policy = Policy.objects.filter(pk=policy_id).first()
         if policy:
             initial = {

@@ -188,10 +188,17 @@ def test_the_token_read_loads_the_models_as_the_orm_does(merchant_a, merchant_us
     assert merchant.user is user and token.user is user
 
 
-@pytest.mark.parametrize("policy", ["-1.931778574601744e+222", "1.5", "9223372036854775808"])
-def test_a_policy_no_decision_can_have_finds_none(api_a, decided, policy):
-    """Whatever number the filter lets through (it takes decimals), the database is asked without failing."""
-    response = api_a.get(f"{API}/decisions/", {"policy": policy})
+def test_a_policy_past_the_largest_id_finds_none(api_a, decided):
+    """A whole number no id can reach: the database is asked without failing, and finds nothing."""
+    response = api_a.get(f"{API}/decisions/", {"policy": "9223372036854775808"})
 
     assert response.status_code == 200, response.content[:300]
     assert response.json()["count"] == 0
+
+
+@pytest.mark.parametrize("policy", ["-1.931778574601744e+222", "1.5", "abc"])
+def test_a_policy_that_is_not_a_whole_number_is_a_field_error(api_a, decided, policy):
+    response = api_a.get(f"{API}/decisions/", {"policy": policy})
+
+    assert response.status_code == 400
+    assert response.json() == {"policy": ["Enter a whole number."]}
