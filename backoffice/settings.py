@@ -343,6 +343,8 @@ REMOVAL_CHUNK_SIZE = env_int("REMOVAL_CHUNK_SIZE", 20_000, minimum=1, maximum=10
 REMOVAL_CHUNK_MAX_RETRIES = env_int("REMOVAL_CHUNK_MAX_RETRIES", 3, minimum=0)
 # How long a moderator's claim on a review item lasts before the item goes back to the queue.
 REVIEW_CLAIM_LEASE_MINUTES = env_int("REVIEW_CLAIM_LEASE_MINUTES", 15, minimum=1, maximum=24 * 60)
+# How long a moderator may undo their own take-down or dismissal (after it, only an appeal can).
+REVIEW_UNDO_MINUTES = env_int("REVIEW_UNDO_MINUTES", 10, minimum=1, maximum=24 * 60)
 # Service level of the appeal queue: hours from filing to a decision (marketplaces report 2-4 days).
 APPEAL_DUE_HOURS = env_int("APPEAL_DUE_HOURS", 72, minimum=1, maximum=24 * 60)
 # Queue page size (the queue never counts all its rows for a page: see moderation.views.queue).

@@ -32,3 +32,6 @@ urlpatterns = [
     # The split view serves the docs page's script as a file: the CSP allows no inline script.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
 ]
+
+# 404 and 500 are Django's handlers with templates/404.html and 500.html.
+handler403 = "backoffice.errors.permission_denied"

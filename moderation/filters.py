@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from moderation.models import Appeal, AuditEvent, AuditVerb, Policy, ReviewItem
-from sellers.models import Category, Marketplace
+from sellers.models import Category, Marketplace, Merchant
 
 
 class ReviewItemFilter(django_filters.FilterSet):
@@ -161,3 +161,42 @@ class AuditEventFilter(django_filters.FilterSet):
     class Meta:
         model = AuditEvent
         fields = []
+
+
+class MerchantFilter(django_filters.FilterSet):
+    """The Merchants page: every merchant by default, narrowed by a search, a status or a marketplace."""
+
+    RESTRICTED = "restricted"
+
+    q = django_filters.CharFilter(method="filter_search", label=_("Store, company, contact e-mail or #id"))
+    status = django_filters.ChoiceFilter(
+        choices=[(RESTRICTED, _("Restricted (any)")), *Merchant.EnforcementStatus.choices],
+        method="filter_status",
+        empty_label=_("All merchants"),
+        label=_("Status"),
+    )
+    marketplace = django_filters.ModelChoiceFilter(
+        queryset=Marketplace.objects.all(), empty_label=_("All marketplaces"), label=_("Marketplace")
+    )
+
+    class Meta:
+        model = Merchant
+        fields = []
+
+    def filter_search(self, queryset, name, value):
+        query = value.strip()  # never holds NUL: the form field refuses it, as PostgreSQL would
+        if not query:
+            return queryset
+        # A plain scan with icontains: merchants number in the thousands, not millions, and
+        # a store's name is searched by any part of it ("hashpower" finds "Shenzhen Hashpower").
+        condition = Q(store_name__icontains=query) | Q(company_name__icontains=query)
+        condition |= Q(contact_email__icontains=query)
+        number = query.removeprefix("#")
+        if number.isascii() and number.isdigit() and len(number) < 19:  # beyond: past bigint
+            condition |= Q(pk=int(number))
+        return queryset.filter(condition)
+
+    def filter_status(self, queryset, name, value):
+        if value == self.RESTRICTED:
+            return queryset.exclude(enforcement_status=Merchant.EnforcementStatus.ACTIVE)
+        return queryset.filter(enforcement_status=value)

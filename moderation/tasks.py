@@ -24,6 +24,14 @@ def ping() -> dict:
     }
 
 
+@shared_task(name="moderation.beat_heartbeat", ignore_result=True)
+def beat_heartbeat() -> None:
+    """Beat, every 30 seconds: beat is alive (``/healthz`` reads the heartbeat's age)."""
+    from backoffice.health import record_beat_heartbeat
+
+    record_beat_heartbeat()
+
+
 @shared_task(name="moderation.start_due_removals")
 def start_due_removals() -> list[int]:
     """Beat, every few seconds: start each removal whose time has come (each claims itself)."""

@@ -7,6 +7,7 @@ urlpatterns = [
     path("queue/claim-next/", queue.queue_claim_next, name="queue-claim-next"),
     path("queue/bulk/", queue.queue_bulk, name="queue-bulk"),
     path("queue/<int:item_id>/", queue.queue_item, name="queue-item"),
+    path("queue/<int:item_id>/undo/", queue.queue_item_undo, name="queue-item-undo"),
     path("queue/<int:item_id>/<slug:action>/", queue.queue_item_action, name="queue-item-action"),
     path("appeals/", appeals.appeal_index, name="appeal-index"),
     path("appeals/claim-next/", appeals.appeal_claim_next, name="appeal-claim-next"),

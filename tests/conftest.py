@@ -30,6 +30,7 @@ from urllib.parse import quote
 import psycopg
 import pytest
 from celery.result import allow_join_result
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.db import connection
@@ -190,6 +191,16 @@ def _database_owner_marker(request):
     request.getfixturevalue("django_db_setup")
     with as_database_owner():
         yield
+
+
+@pytest.fixture(autouse=True)
+def english_after_each_test():
+    """A request in Chinese leaves Chinese active in this thread (the locale middleware does not
+    reset it): the next test starts in the default language again."""
+    from django.utils import translation
+
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)

@@ -59,6 +59,7 @@ class AuditVerb(models.IntegerChoices):
     REVIEW_ITEM_DISMISSED = 405, _("review item dismissed")
     REVIEW_ITEM_ESCALATED = 406, _("review item escalated")
     REVIEW_NOTE_ADDED = 407, _("review note added")
+    REVIEW_DECISION_UNDONE = 408, _("review decision undone")
     SCAN_STARTED = 411, _("scan started")
     SCAN_COMPLETED = 412, _("scan completed")
     SCAN_FAILED = 413, _("scan failed")

@@ -47,6 +47,7 @@ class Notice(models.Model):
         APPEAL_IN_REVIEW = "appeal_in_review", _("Appeal in review")
         APPEAL_WITHDRAWN = "appeal_withdrawn", _("Appeal withdrawn")
         APPEAL_DECIDED = "appeal_decided", _("Appeal decided")
+        DECISION_WITHDRAWN = "decision_withdrawn", _("Decision withdrawn")
 
     class EmailStatus(models.TextChoices):
         PENDING = "pending", _("Pending")

@@ -166,8 +166,13 @@ class PolicyScan(models.Model):
     policy = models.ForeignKey("moderation.Policy", on_delete=models.PROTECT, related_name="scans")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     chunk_size = models.PositiveIntegerField(default=2000)
+    # Planned at the start; when the scan completes, what it looked at (listings that left or
+    # joined the scope while it ran make the two differ), so a completed scan's figures add up.
     listings_total = models.PositiveIntegerField(default=0)
+    # Looked at: read and matched, or skipped (``listings_skipped``).
     listings_done = models.PositiveIntegerField(default=0)
+    # Looked at but not read: live listings of a retired category, which come down with it.
+    listings_skipped = models.PositiveIntegerField(default=0)
     chunks_total = models.PositiveIntegerField(default=0)
     chunks_done = models.PositiveIntegerField(default=0)
     items_opened = models.PositiveIntegerField(default=0)
@@ -192,6 +197,11 @@ class PolicyScan(models.Model):
         return f"Scan #{self.pk} under policy #{self.policy_id}"
 
     @property
+    def listings_read(self) -> int:
+        """Listings read and matched against the rules."""
+        return self.listings_done - self.listings_skipped
+
+    @property
     def percent_done(self) -> float:
         if self.status == self.Status.COMPLETED:
             return 100.0
@@ -211,7 +221,8 @@ class ScanChunk(models.Model):
     first_id = models.BigIntegerField()
     last_id = models.BigIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    scanned = models.PositiveIntegerField(default=0)
+    scanned = models.PositiveIntegerField(default=0)  # read and matched
+    skipped = models.PositiveIntegerField(default=0)  # live, but in a retired category: not read
     opened = models.PositiveIntegerField(default=0)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.core.cache import cache
 from django.db import connection
@@ -27,8 +28,22 @@ DASHBOARD_CACHE_SECONDS = 60
 
 @dataclass
 class Period:
+    """Whole days from ``start`` to ``end`` (exclusive), midnights in one timezone: their tzinfo."""
+
     start: datetime
     end: datetime
+
+    @classmethod
+    def of_days(cls, first: date, last: date, zone: ZoneInfo) -> Period:
+        """The days ``first`` to ``last`` inclusive, each from midnight to midnight in ``zone``."""
+        return cls(
+            start=datetime.combine(first, time.min, tzinfo=zone),
+            end=datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone),
+        )
+
+    @property
+    def timezone_name(self) -> str:
+        return getattr(self.start.tzinfo, "key", None) or str(self.start.tzinfo)
 
     def days(self) -> list[date]:
         first, last = self.start.date(), (self.end - timedelta(microseconds=1)).date()
@@ -62,6 +77,13 @@ def default_policy() -> Policy | None:
         .first()
         or Policy.objects.order_by("-effective_at").first()
     )
+
+
+def report_zone(policy: Policy | None) -> ZoneInfo:
+    """The timezone a report's days are meant in: the policy's, or, for a report over every
+    policy, that of the dashboard's default policy, so the download's days are the page's days."""
+    policy = policy or default_policy()
+    return policy.zone if policy else ZoneInfo("UTC")
 
 
 def _median(values: list[float]) -> float | None:
@@ -220,7 +242,13 @@ def transparency_report(period: Period, policy: Policy | None = None) -> dict:
     decided_counts = decided.aggregate(decided=Count("id"), reversed=Count("id", filter=Q(status="granted")))
     median = _median_seconds(decided, "filed_at", "decided_at")
     return {
-        "period": {"start": start.isoformat(), "end": end.isoformat()},
+        "period": {
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "first_day": start.date().isoformat(),
+            "last_day": (end - timedelta(microseconds=1)).date().isoformat(),
+            "timezone": period.timezone_name,
+        },
         "policy": policy.slug if policy else None,
         "own_initiative_actions": own_initiative,
         "notices_from_third_parties": third_party,
@@ -237,10 +265,15 @@ def transparency_report(period: Period, policy: Policy | None = None) -> dict:
 
 def transparency_report_rows(report: dict) -> list[list]:
     """The report as CSV rows: section, item, value."""
+    period = report["period"]
     rows = [
         ["section", "item", "value"],
-        ["period", "start", report["period"]["start"]],
-        ["period", "end", report["period"]["end"]],
+        # The days are midnight to midnight in this timezone, the one the dashboard states.
+        ["period", "timezone", period["timezone"]],
+        ["period", "first_day", period["first_day"]],
+        ["period", "last_day", period["last_day"]],
+        ["period", "start", period["start"]],
+        ["period", "end", period["end"]],
     ]
     for action in report["own_initiative_actions"]:
         item = f"{action['category']} / {action['measure']} / automated detection {action['automated_detection']}"

@@ -144,4 +144,7 @@ def scan_progress(scan: PolicyScan) -> dict:
     # The page shows items opened where a removal shows merchants notified.
     progress["merchants_notified"] = scan.items_opened
     progress["items_opened"] = scan.items_opened
+    # Looked at = read + skipped (listings_done): the page names the skipped ones.
+    progress["listings_read"] = scan.listings_read
+    progress["listings_skipped"] = scan.listings_skipped
     return progress

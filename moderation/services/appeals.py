@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
@@ -409,21 +410,88 @@ def reject_appeal(*, actor, appeal: Appeal, reason: str) -> Appeal:
 # --- Granting: the reversal -----------------------------------------------------------------
 
 
-def _in_english(label) -> str:
-    """A choice label in English, whatever the moderator reads the back office in.
+@dataclass(frozen=True)
+class Reversal:
+    """What reverses a decision, as each step of the reversal cites it: a granted appeal, or
+    the moderator who took the decision undoing it within minutes (``services.undo``)."""
 
-    The lines that say what a grant restored are English sentences kept in the audit trail
-    and quoted in the merchant's notice: a label in the request's language would mix two.
-    """
+    merchant: Merchant
+    policy: Policy
+    cites: dict  # merged into each audit row's "after": {"appeal": 7}
+    because: str  # an overturned sanction's end reason: "Appeal #7 granted."
+    appeal: Appeal | None = None  # a granted appeal: a restored listing may wait for review on it
+
+    @classmethod
+    def of_appeal(cls, appeal: Appeal) -> Reversal:
+        return cls(
+            merchant=appeal.merchant,
+            policy=appeal.policy,
+            cites={"appeal": appeal.pk},
+            because=f"Appeal #{appeal.pk} granted.",
+            appeal=appeal,
+        )
+
+
+# What one step of a reversal did, as data: ``{"what": "violation_overturned", "violation": 7, "points": 4}``.
+# The merchant's notice words each kind in the merchant's language (templates/notices/<language>/
+# appeal_decided.txt); the audit trail keeps them as English sentences (``step_in_english``).
+# Only ids, names and choice values: a notice's context and an audit row's JSON both take them.
+Step = dict[str, Any]
+
+# The sanctions by name, in the audit trail's English ("store blocked" is the merchant's status, not a measure).
+SANCTION_NAMES = {
+    SanctionKind.WARNING: "warning",
+    SanctionKind.LISTING_RESTRICTION: "listing restriction",
+    SanctionKind.STORE_BLOCK: "store block",
+    SanctionKind.ACCOUNT_FREEZE: "account freeze",
+    SanctionKind.ACCOUNT_CLOSURE: "account closure",
+}
+
+
+def _in_english(label) -> str:
+    """A choice label in English, whatever the moderator reads the back office in: the audit
+    trail is written in English, and a label in the request's language would mix two."""
     with translation.override("en"):
         return str(label)
 
 
-def _restore_listing(listing: Listing, *, actor, appeal: Appeal, now: datetime, move_to: Category | None) -> str:
-    """Put a delisted listing back as it was. Returns what happened, in words for the notice."""
+def step_in_english(step: Step) -> str:
+    """One step of a reversal as the English sentence the audit trail keeps (and the English notice says)."""
+    what = step["what"]
+    if what == "violation_overturned":
+        points = f": its {step['points']} points are removed." if step["points"] else "."
+        return f"Violation #{step['violation']} no longer counts{points}"
+    if what == "sanction_overturned":
+        name = SANCTION_NAMES.get(step["kind"], step["kind"])
+        return f"The {name} (sanction #{step['sanction']}) is overturned."
+    status = _in_english(Listing.Status(step["status"]).label).lower() if step.get("status") else ""
+    if what == "listing_restored":
+        moved = f" in “{step['category']}”" if step["category"] else ""
+        return f"Listing #{step['listing']} “{step['title']}” is {status} again{moved}."
+    if what == "listing_not_delisted":
+        return f"Listing #{step['listing']} is not delisted (it is {status})."
+    if what == "listing_stays_down":
+        return (
+            f"Listing #{step['listing']} stays down: its category “{step['category']}” is closed under the policy. "
+            "You may list the product again in an open category if it is not banned."
+        )
+    if what == "listing_back_to_review":
+        why = "it changed after the decision" if step["changed"] else "the marketplace's checks flag it"
+        return (
+            f"Listing #{step['listing']} “{step['title']}” goes back to review before it is live again: {why}. "
+            "A moderator will look at it; you will see it live again if it breaks no rule."
+        )
+    raise ValueError(f"Unknown reversal step: {what!r}")
+
+
+def _restore_listing(listing: Listing, *, actor, reversal: Reversal, now: datetime, move_to: Category | None) -> Step:
+    """Put a delisted listing back as it was. Returns what happened (a ``Step``).
+
+    An undo does not re-check: it puts back, minutes later, what was live before.
+    """
     listing = Listing.objects.select_for_update().select_related("category").get(pk=listing.pk)
     if listing.status != Listing.Status.DELISTED:
-        return f"Listing #{listing.pk} is not delisted (it is {_in_english(listing.get_status_display()).lower()})."
+        return {"what": "listing_not_delisted", "listing": listing.pk, "title": listing.title, "status": listing.status}
     category = listing.category
     if move_to is not None and move_to.pk != category.pk:
         category = Category.objects.select_for_update().get(pk=move_to.pk)
@@ -432,12 +500,11 @@ def _restore_listing(listing: Listing, *, actor, appeal: Appeal, now: datetime, 
                 {"move_to": _("“%(category)s” is retired too: choose an open category.") % {"category": category.name}}
             )
     if category.is_retired:
-        return (
-            f"Listing #{listing.pk} stays down: its category “{category.name}” is closed under the policy. "
-            "You may list the product again in an open category if it is not banned."
-        )
+        return {"what": "listing_stays_down", "listing": listing.pk, "title": listing.title, "category": category.name}
     before = {"status": listing.status, "category": listing.category_id}
-    held = _hold_for_review(listing, actor=actor, appeal=appeal, now=now, category=category)
+    held = reversal.appeal and _hold_for_review(
+        listing, actor=actor, appeal=reversal.appeal, now=now, category=category
+    )
     if held:
         return held
     changed = listing.relist(at=now)
@@ -447,17 +514,21 @@ def _restore_listing(listing: Listing, *, actor, appeal: Appeal, now: datetime, 
         actor=actor,
         verb=AuditVerb.LISTING_RESTORED,
         target=listing,
-        merchant=appeal.merchant,
-        policy=appeal.policy,
+        merchant=reversal.merchant,
+        policy=reversal.policy,
         before=before,
-        after={"status": listing.status, "category": listing.category_id, "appeal": appeal.pk},
+        after={"status": listing.status, "category": listing.category_id, **reversal.cites},
     )
-    moved = f" in “{category.name}”" if category.pk != before["category"] else ""
-    status = _in_english(listing.get_status_display()).lower()
-    return f"Listing #{listing.pk} “{listing.title}” is {status} again{moved}."
+    return {
+        "what": "listing_restored",
+        "listing": listing.pk,
+        "title": listing.title,
+        "status": listing.status,
+        "category": category.name if category.pk != before["category"] else "",  # moved by the moderator
+    }
 
 
-def _hold_for_review(listing: Listing, *, actor, appeal: Appeal, now: datetime, category: Category) -> str:
+def _hold_for_review(listing: Listing, *, actor, appeal: Appeal, now: datetime, category: Category) -> Step | None:
     """Reinstatement re-checks: restore the version decided on, and queue it instead of going live
     when the listing changed since the decision or the policies in effect flag it now.
 
@@ -465,7 +536,7 @@ def _hold_for_review(listing: Listing, *, actor, appeal: Appeal, now: datetime, 
        was decided on, never an edit nobody judged (the edits stay in the version history).
     2. If it changed since, or its restored content is flagged now, it waits in the review
        queue ("reinstated on appeal", the appeal linked); dismissing that item puts it live.
-    Returns what happened, in words for the notice; "" when the listing may go live.
+    Returns what happened (a ``Step``); None when the listing may go live.
     """
     from moderation.services.queue import Detection, open_review_items
     from moderation.services.violations import flagging_policy
@@ -499,7 +570,7 @@ def _hold_for_review(listing: Listing, *, actor, appeal: Appeal, now: datetime, 
     texts = {"title": listing.title, "description": listing.description, "attributes": listing.attributes}
     policy, result = flagging_policy(merchant=appeal.merchant, texts=texts)
     if not changed and policy is None:
-        return ""
+        return None
     policy = policy or appeal.policy
     listing.delisted_reason = f"Back to review after appeal #{appeal.pk} before it is live again."
     listing.delisted_version = listing.version
@@ -521,14 +592,12 @@ def _hold_for_review(listing: Listing, *, actor, appeal: Appeal, now: datetime, 
         ReviewItem.objects.filter(
             listing=listing, policy=policy, status__in=[ReviewItem.Status.OPEN, ReviewItem.Status.CLAIMED]
         ).update(appeal=appeal)
-    why = "it changed after the decision" if changed else "the marketplace's checks flag it"
-    return (
-        f"Listing #{listing.pk} “{listing.title}” goes back to review before it is live again: {why}. "
-        "A moderator will look at it; you will see it live again if it breaks no rule."
-    )
+    return {"what": "listing_back_to_review", "listing": listing.pk, "title": listing.title, "changed": changed}
 
 
-def _overturn_violation(violation: Violation, *, actor, appeal: Appeal, now: datetime) -> list[str]:
+def overturn_violation(violation: Violation, *, actor, reversal: Reversal, now: datetime) -> list[Step]:
+    """The violation stops counting, and the ladder sanctions its points alone reached end.
+    Returns what happened (``Step``s, the violation's first); [] if it was overturned already."""
     updated = Violation.objects.filter(pk=violation.pk, status=Violation.Status.ACTIVE).update(
         status=Violation.Status.OVERTURNED, overturned_at=now
     )
@@ -538,15 +607,12 @@ def _overturn_violation(violation: Violation, *, actor, appeal: Appeal, now: dat
         actor=actor,
         verb=AuditVerb.VIOLATION_OVERTURNED,
         target=violation,
-        merchant=appeal.merchant,
+        merchant=reversal.merchant,
         policy=violation.policy,
         before={"status": Violation.Status.ACTIVE, "points": violation.points},
-        after={"status": Violation.Status.OVERTURNED, "appeal": appeal.pk},
+        after={"status": Violation.Status.OVERTURNED, **reversal.cites},
     )
-    done = [
-        f"Violation #{violation.pk} no longer counts"
-        + (f": its {violation.points} points are removed." if violation.points else ".")
-    ]
+    done: list[Step] = [{"what": "violation_overturned", "violation": violation.pk, "points": violation.points}]
     # Ladder sanctions its points helped reach (not those escalated for non-compliance) go too,
     # when the points left no longer reach their step.
     points_now = merchant_points(violation.merchant_id, policy=violation.policy, at=now)
@@ -557,18 +623,20 @@ def _overturn_violation(violation: Violation, *, actor, appeal: Appeal, now: dat
         step__threshold__lte=F("points"),
     ).select_related("policy")
     for sanction in resting:
-        done += _overturn_sanction(sanction, actor=actor, appeal=appeal, now=now, restore=False)
+        done += _overturn_sanction(sanction, actor=actor, reversal=reversal, now=now, restore=False)
     return done
 
 
-def _overturn_sanction(sanction: Sanction, *, actor, appeal: Appeal, now: datetime, restore: bool = True) -> list[str]:
+def _overturn_sanction(
+    sanction: Sanction, *, actor, reversal: Reversal, now: datetime, restore: bool = True
+) -> list[Step]:
     was = sanction.status
     if was in {Sanction.Status.OVERTURNED, Sanction.Status.LIFTED}:
         return []
     changes = {
         "status": Sanction.Status.OVERTURNED,
         "ended_by_name": actor.get_username(),
-        "end_reason": f"Appeal #{appeal.pk} granted.",
+        "end_reason": reversal.because,
     }
     if was == Sanction.Status.ACTIVE:
         changes["ended_at"] = now
@@ -577,15 +645,15 @@ def _overturn_sanction(sanction: Sanction, *, actor, appeal: Appeal, now: dateti
         actor=actor,
         verb=AuditVerb.SANCTION_OVERTURNED,
         target=sanction,
-        merchant=appeal.merchant,
+        merchant=reversal.merchant,
         policy=sanction.policy,
         before={"status": was},
-        after={"status": Sanction.Status.OVERTURNED, "appeal": appeal.pk},
+        after={"status": Sanction.Status.OVERTURNED, **reversal.cites},
     )
-    done = [f"The {_in_english(sanction.get_kind_display()).lower()} (sanction #{sanction.pk}) is overturned."]
+    done: list[Step] = [{"what": "sanction_overturned", "sanction": sanction.pk, "kind": sanction.kind}]
     if restore or sanction.delists_all:
         for listing in Listing.objects.filter(merchant_id=sanction.merchant_id, delisted_by_sanction=sanction):
-            done.append(_restore_listing(listing, actor=actor, appeal=appeal, now=now, move_to=None))
+            done.append(_restore_listing(listing, actor=actor, reversal=reversal, now=now, move_to=None))
     return done
 
 
@@ -596,29 +664,32 @@ def grant_appeal(*, actor, appeal: Appeal, reason: str, move_to: Category | None
     appeal = _lock_for_decision(actor=actor, appeal=appeal)
     now = timezone.now()
     Merchant.objects.select_for_update().filter(pk=appeal.merchant_id).values_list("pk", flat=True).first()
-    restored: list[str] = []
+    restored: list[Step] = []
+    reversal = Reversal.of_appeal(appeal)
     if appeal.kind == Appeal.Kind.DELISTING:
-        restored.append(_restore_listing(appeal.listing, actor=actor, appeal=appeal, now=now, move_to=move_to))
+        restored.append(_restore_listing(appeal.listing, actor=actor, reversal=reversal, now=now, move_to=move_to))
     elif appeal.kind == Appeal.Kind.VIOLATION:
         violation = Violation.objects.select_related("listing").get(pk=appeal.violation_id)
-        restored += _overturn_violation(violation, actor=actor, appeal=appeal, now=now)
+        restored += overturn_violation(violation, actor=actor, reversal=reversal, now=now)
         taken_down_by_it = (
             violation.listing is not None
             and violation.listing.delisted_by_removal_id is None
             and violation.listing.delisted_by_sanction_id is None
         )
         if taken_down_by_it:
-            restored.append(_restore_listing(violation.listing, actor=actor, appeal=appeal, now=now, move_to=move_to))
+            restored.append(
+                _restore_listing(violation.listing, actor=actor, reversal=reversal, now=now, move_to=move_to)
+            )
     else:
         sanction = Sanction.objects.select_related("policy").get(pk=appeal.sanction_id)
-        restored += _overturn_sanction(sanction, actor=actor, appeal=appeal, now=now)
+        restored += _overturn_sanction(sanction, actor=actor, reversal=reversal, now=now)
     recompute_enforcement_status([appeal.merchant_id], actor=actor, reason=f"Appeal #{appeal.pk} granted.")
     _close(appeal, actor=actor, status=Appeal.Status.GRANTED, reason=reason, now=now)
     _audit(
         appeal,
         actor=actor,
         verb=AuditVerb.APPEAL_GRANTED,
-        after={"status": appeal.status, "restored": restored},
+        after={"status": appeal.status, "restored": [step_in_english(step) for step in restored]},
         reason=reason,
     )
     create_notices(

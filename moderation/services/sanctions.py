@@ -807,7 +807,10 @@ def _record_endings(sanctions: list[Sanction], *, verb: AuditVerb, actor: Actor,
             },
         )
         for sanction in sanctions
-        if sanction.kind != SanctionKind.WARNING
+        # A warning restricts nothing, so its running out needs no notice; but a lifted one is
+        # taken off the merchant's record (it no longer counts as the warning a suspension
+        # needs first), and the page promises the merchant is told why.
+        if sanction.kind != SanctionKind.WARNING or verb == AuditVerb.SANCTION_LIFTED
     )
     recompute_enforcement_status(
         {s.merchant_id for s in sanctions}, actor=actor, reason=f"A sanction ended ({verb.label})."

@@ -202,13 +202,16 @@ def _scan_chunk(chunk: ScanChunk) -> int:
     """
     scan = chunk.scan
     policy = scan.policy
-    in_range = Listing.objects.filter(
+    # What the scan planned on (``_scope``): the live listings of the policy's marketplaces.
+    looked_at = Listing.objects.filter(
         pk__range=(chunk.first_id, chunk.last_id),
         status=Listing.Status.LIVE,
         merchant__marketplace__in=policy.marketplaces.all(),
-        # A retired category's listings come down with it: no moderator needed.
-        category__status=Category.Status.ACTIVE,
     )
+    # A retired category's listings come down with it: no moderator needed, so they are
+    # skipped, and counted as skipped: the scan's figures must add up to what it looked at.
+    in_range = looked_at.filter(category__status=Category.Status.ACTIVE)
+    skipped = looked_at.exclude(category__status=Category.Status.ACTIVE).count()
     matcher = policy_matcher(policy)
     rule_hits: Counter[int] = Counter()
     flagged: dict[int, MatchResult] = {}
@@ -232,12 +235,14 @@ def _scan_chunk(chunk: ScanChunk) -> int:
     ScanChunk.objects.filter(pk=chunk.pk).update(
         status=ScanChunk.Status.DONE,
         scanned=scanned,
+        skipped=skipped,
         opened=opened,
         error="",
         rule_hits={str(rule_id): hits for rule_id, hits in sorted(rule_hits.items())},
     )
     PolicyScan.objects.filter(pk=scan.pk).update(
-        listings_done=F("listings_done") + scanned,
+        listings_done=F("listings_done") + scanned + skipped,
+        listings_skipped=F("listings_skipped") + skipped,
         chunks_done=F("chunks_done") + 1,
         items_opened=F("items_opened") + opened,
         last_progress_at=now,
@@ -250,7 +255,9 @@ def finish_scan_if_done(*, scan_id: int) -> bool:
         finished = (
             PolicyScan.objects.filter(pk=scan_id, status=PolicyScan.Status.RUNNING)
             .exclude(chunks__status__in=[ScanChunk.Status.PENDING, ScanChunk.Status.FAILED])
-            .update(status=PolicyScan.Status.COMPLETED, finished_at=timezone.now())
+            # The total becomes what the scan looked at: listings that left the scope while it
+            # ran (taken down, deleted) or joined it would leave "1735 / 1949" under "Completed".
+            .update(status=PolicyScan.Status.COMPLETED, finished_at=timezone.now(), listings_total=F("listings_done"))
         )
         if finished != 1:
             return False
@@ -260,7 +267,12 @@ def finish_scan_if_done(*, scan_id: int) -> bool:
             verb=AuditVerb.SCAN_COMPLETED,
             target=scan,
             policy=scan.policy,
-            after={"listings": scan.listings_done, "items_opened": scan.items_opened},
+            after={
+                "listings": scan.listings_done,
+                "read": scan.listings_read,
+                "skipped": scan.listings_skipped,
+                "items_opened": scan.items_opened,
+            },
         )
     return True
 

@@ -12,10 +12,10 @@ from django.views.decorators.http import require_POST
 from backoffice.roles import Role, has_role
 from moderation.forms import LiftSanctionForm, SanctionForm, add_service_errors
 from moderation.models import Sanction
+from moderation.selectors.merchants import merchant_list
 from moderation.selectors.sanctions import (
     ladder_positions,
     merchant_sanctions,
-    merchant_search,
     merchant_timeline,
     merchant_violations,
 )
@@ -28,13 +28,20 @@ READERS = (Role.MODERATOR, Role.POLICY_ADMIN)
 
 @role_required(*READERS)
 def merchant_index(request):
-    query = request.GET.get("q", "").replace("\x00", "").strip()  # PostgreSQL refuses NUL in a parameter
-    status = request.GET.get("status", "")
-    page = Paginator(merchant_search(query=query, status=status), 50).get_page(request.GET.get("page"))
+    """Every merchant by default (a first look should show the whole list), narrowed by the filter."""
+    merchants_filter, merchants = merchant_list(request.GET)
+    page = Paginator(merchants, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(
         request,
         "moderation/merchants/index.html",
-        {"page": page, "query": query, "status": status, "statuses": Merchant.EnforcementStatus.choices},
+        {
+            "filter": merchants_filter,
+            "page": page,
+            "query": query.urlencode(),
+            "filtering": any(v for k, v in request.GET.items() if k != "page"),
+        },
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib import messages
@@ -22,6 +23,7 @@ from moderation.forms import BulkDecisionForm, DismissForm, EscalateForm, NoteFo
 from moderation.models import ReviewItem
 from moderation.selectors.queue import item_detail, item_evidence, merchant_history, page_of, queue_base, queue_header
 from moderation.services import queue as queue_services
+from moderation.services import undo as undo_services
 from moderation.views.access import role_required
 
 MODERATORS = (Role.MODERATOR,)
@@ -54,6 +56,7 @@ def queue_index(request):
             "filtering": any(key != "page" for key in request.GET),
             "bulk_form": BulkDecisionForm(),
             "now": timezone.now(),
+            **_undo_context(request),
         },
     )
 
@@ -73,8 +76,39 @@ def queue_claim_next(request):
     return redirect("backoffice:queue-item", item.pk)
 
 
+# The user's latest decision, kept in the session for the "Undo" offer: every queue page shows
+# it without a query (the pages' query counts are held by tests). The service decides; the offer
+# only appears while the window may still be open.
+UNDO_OFFER = "queue_undo_offer"
+
+
+def _offer_undo(request, item: ReviewItem, decision: str) -> None:
+    until = timezone.now() + undo_services.undo_window()
+    request.session[UNDO_OFFER] = {
+        "pk": item.pk,
+        "title": item.listing.title,
+        "decision": decision,
+        "until": until.isoformat(),
+    }
+
+
+def _undo_context(request, item: ReviewItem | None = None) -> dict:
+    """The offer to undo the user's latest decision, and whether this item's can be undone by them."""
+    now = timezone.now()
+    offer = request.session.get(UNDO_OFFER)
+    until = datetime.fromisoformat(offer["until"]) if offer else None
+    shown = offer is not None and until > now and (item is None or offer["pk"] != item.pk)
+    return {
+        "undoable": offer if shown else None,
+        "undoable_until": until,
+        "can_undo": item is not None and undo_services.undo_refusal(actor=request.user, item=item, now=now) is None,
+        "undo_until": undo_services.undo_deadline(item) if item is not None else None,
+    }
+
+
 def _item_context(request, item: ReviewItem, **forms) -> dict:
     return {
+        **_undo_context(request, item),
         "item": item,
         "evidence": item_evidence(item),
         "history": merchant_history(item),
@@ -104,6 +138,23 @@ def _visible_item(request, item_id: int) -> ReviewItem:
 def queue_item(request, item_id: int):
     item = _visible_item(request, item_id)
     return render(request, "moderation/queue/item.html", _item_context(request, item))
+
+
+@require_POST
+@role_required(*MODERATORS)
+def queue_item_undo(request, item_id: int):
+    """Take back one's own decision within minutes: the item opens again, to be decided anew."""
+    item = _visible_item(request, item_id)
+    try:
+        undo_services.undo_decision(actor=request.user, item=item)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        request.session.pop(UNDO_OFFER, None)
+        messages.success(
+            request, _("Decision on item #%(number)s undone: the item is open again.") % {"number": item.pk}
+        )
+    return redirect("backoffice:queue-item", item.pk)
 
 
 def _claim_filters(source) -> dict:
@@ -157,9 +208,11 @@ def queue_item_action(request, item_id: int, action: str):
                     request,
                     _("Listing #%(number)s taken down; the merchant is notified.") % {"number": item.listing_id},
                 )
+                _offer_undo(request, item, ReviewItem.Decision.TAKEN_DOWN)
             elif action == "dismiss":
                 queue_services.dismiss_item(actor=request.user, item=item, reason=data["reason"])
                 messages.success(request, _("Item #%(number)s dismissed.") % {"number": item.pk})
+                _offer_undo(request, item, ReviewItem.Decision.DISMISSED)
             elif action == "escalate":
                 queue_services.escalate_item(actor=request.user, item=item, note=data["note"])
                 messages.success(request, _("Item #%(number)s sent to the senior moderators.") % {"number": item.pk})

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from django.http import HttpResponse, JsonResponse
 
 from backoffice.roles import Role
 from moderation.forms import DashboardForm
-from moderation.selectors.dashboard import Period, transparency_report, transparency_report_rows
+from moderation.selectors.dashboard import Period, report_zone, transparency_report, transparency_report_rows
 from moderation.views.access import role_required
 
 DEFAULT_DAYS = 365
@@ -17,18 +17,16 @@ DEFAULT_DAYS = 365
 
 @role_required(Role.MODERATOR, Role.POLICY_ADMIN)
 def transparency_report_download(request, fmt: str):
-    """``?since=&until=`` (UTC days, the last year by default) and optionally ``policy``; 400 naming a bad field."""
+    """``?since=&until=`` (days in the policy's timezone, as the dashboard's, the last year by
+    default) and optionally ``policy``; 400 naming a bad field. The timezone is stated in the file."""
     form = DashboardForm(request.GET)
     if not form.is_valid():
         return JsonResponse({"errors": form.errors}, status=400)
     data = form.cleaned_data
-    last = data.get("until") or datetime.now(UTC).date()
+    zone = report_zone(data.get("policy"))
+    last = data.get("until") or datetime.now(zone).date()
     first = data.get("since") or last - timedelta(days=DEFAULT_DAYS - 1)
-    period = Period(
-        start=datetime.combine(first, time.min, tzinfo=UTC),
-        end=datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC),
-    )
-    report = transparency_report(period, data.get("policy"))
+    report = transparency_report(Period.of_days(first, last, zone), data.get("policy"))
     name = f"transparency-report-{first:%Y%m%d}-{last:%Y%m%d}"
     if fmt == "json":
         response = JsonResponse(report, json_dumps_params={"indent": 2})

@@ -36,7 +36,13 @@ def test_a_senior_warns_blocks_and_lifts_through_the_merchant_page(
     page = login(senior)
     page.click("nav.mainnav >> text=Merchants")
     expect(page.locator("h1")).to_have_text("Merchants")
-    expect(page.locator("#merchant-table tbody")).to_contain_text("No merchant is restricted.")
+    # The page opens on every merchant; nobody is restricted yet.
+    expect(page.locator("#merchant-table tbody tr")).to_have_count(2)
+    page.select_option("#merchant-search select[name=status]", "restricted")
+    page.click("#merchant-search button[type=submit]")
+    page.wait_for_url(re.compile(r"status=restricted"))
+    expect(page.locator("#merchant-table tbody")).to_contain_text("No merchant matches.")
+    page.select_option("#merchant-search select[name=status]", "")
     page.fill("#merchant-search input[name=q]", "hashpower")
     page.click("#merchant-search button[type=submit]")
     page.wait_for_url(re.compile(r"q=hashpower"))
@@ -84,6 +90,9 @@ def test_a_senior_warns_blocks_and_lifts_through_the_merchant_page(
 
     # The merchant shows among the restricted ones now.
     page.click("text=All merchants")
+    page.select_option("#merchant-search select[name=status]", "restricted")
+    page.click("#merchant-search button[type=submit]")
+    page.wait_for_url(re.compile(r"status=restricted"))
     expect(page.locator("#merchant-table tbody tr")).to_have_count(1)
     expect(page.locator("#merchant-table tbody tr")).to_contain_text("Store blocked")
     page.locator("#merchant-table").get_by_role("link", name="Shenzhen Hashpower Trading", exact=True).click()

@@ -119,7 +119,7 @@ def test_a_grant_on_a_listing_edited_since_restores_the_decided_version_for_revi
     item = ReviewItem.objects.get(listing=listing, status="open")
     assert (item.source, item.appeal, item.version) == (ReviewItem.Source.REINSTATEMENT, appeal, 3)
     notice = appeal.merchant.notices.get(dedupe_key=f"appeal:{appeal.pk}:decided")
-    assert "goes back to review before it is live again" in notice.body
+    assert "在重新上架前需再次审核：该商品在原决定作出后有过修改。" in notice.body
 
     dismiss_item(actor=moderator, item=item, reason="The decided version is a graphics card.")
     listing.refresh_from_db()

@@ -336,21 +336,23 @@ def merchants(blocked, merchant_a, merchant_b, merchant_c, merchant_d):
     return {"a": merchant_a, "b": merchant_b, "c": merchant_c, "d": merchant_d}
 
 
-def test_the_index_lists_the_restricted_merchants_by_default(as_senior, merchants):
+def test_the_index_lists_every_merchant_by_default(as_senior, merchants):
     response = as_senior.get(reverse("backoffice:merchant-index"))
-    assert index_ids(response) == [merchants["a"].pk]
+    ordered = sorted(merchants.values(), key=lambda m: (m.store_name, m.pk))
+    assert index_ids(response) == [m.pk for m in ordered]
     html = response.content.decode()
     assert '<span class="badge enforcement-store_blocked">Store blocked</span>' in html
     until = merchants["a"].enforcement_until
     assert f"<td>{until:%Y-%m-%d %H:%M}</td>" in html
-    assert "Restricted (any)" in html
+    assert '<option value="" selected>All merchants</option>' in html
+    assert '<option value="restricted">Restricted (any)</option>' in html
 
 
-def test_the_index_says_when_nobody_is_restricted(client, moderator, merchant_a, merchant_b):
+def test_the_restricted_filter_says_when_nobody_is_restricted(client, moderator, merchant_a, merchant_b):
     client.force_login(moderator)
-    response = client.get(reverse("backoffice:merchant-index"))
+    response = client.get(reverse("backoffice:merchant-index"), {"status": "restricted"})
     assert index_ids(response) == []
-    assert "No merchant is restricted." in response.content.decode()
+    assert "No merchant matches." in response.content.decode()
 
 
 @pytest.mark.parametrize(
@@ -383,8 +385,9 @@ def test_the_index_finds_a_merchant_by_id(as_senior, merchants, form):
         ("store_blocked", "a"),
         ("active", "bcd"),
         ("frozen", ""),
-        ("", "a"),
-        ("bogus", "a"),  # an unknown status is the default view
+        ("restricted", "a"),
+        ("", "abcd"),
+        ("bogus", "abcd"),  # an unknown status is left out: every merchant, and the form says why
     ],
 )
 def test_the_index_filters_by_status(as_senior, merchants, status, expected):
@@ -607,12 +610,14 @@ def test_the_refusal_to_lift_an_ended_sanction_is_shown(as_senior, blocked):
     assert "This sanction is not active any more." in response.content.decode()
 
 
-def test_lifting_a_warning_sends_no_sanction_ended_notice(as_senior, climbed, merchant_a):
-    response = as_senior.post(lift_url(climbed["warning"]), {"reason": LIFT_REASON})
-    assert response.status_code == 302
+def test_lifting_a_warning_tells_the_merchant_as_the_page_says(as_senior, climbed, merchant_a):
+    response = as_senior.post(lift_url(climbed["warning"]), {"reason": LIFT_REASON}, follow=True)
+    assert "the merchant is notified" in response.content.decode()
     climbed["warning"].refresh_from_db()
     assert climbed["warning"].status == "lifted"
-    assert not Notice.objects.filter(kind=Notice.Kind.SANCTION_ENDED).exists()
+    notice = Notice.objects.get(kind=Notice.Kind.SANCTION_ENDED)
+    assert notice.merchant == merchant_a
+    assert LIFT_REASON in notice.body
 
 
 # --- hostile names ---------------------------------------------------------------------------------

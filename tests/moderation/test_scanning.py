@@ -76,7 +76,7 @@ def test_a_policy_scan_queues_exactly_the_flagged_live_listings_of_its_marketpla
     started = AuditEvent.objects.get(verb=AuditVerb.SCAN_STARTED)
     assert started.after == {"listings": 13, "chunks": 5} and started.actor_name == "task:scan"
     completed = AuditEvent.objects.get(verb=AuditVerb.SCAN_COMPLETED)
-    assert completed.after == {"listings": 13, "items_opened": 7}
+    assert completed.after == {"listings": 13, "read": 13, "skipped": 0, "items_opened": 7}
 
 
 def test_the_bulk_scan_queues_what_the_matcher_flags_however_the_text_is_written(

@@ -68,6 +68,10 @@
     text("chunks-done", p.chunks_done);
     text("chunks-total", p.chunks_total);
     text("notified", p.merchants_notified.toLocaleString());
+    if (p.listings_read !== undefined) {  // a scan: what it looked at is read + skipped
+      text("read", p.listings_read.toLocaleString());
+      text("skipped", p.listings_skipped.toLocaleString());
+    }
     var badge = document.getElementById("status-badge");
     badge.textContent = p.status_label;
     badge.className = "badge " + p.status;
@@ -82,7 +86,9 @@
         {
           done: p.listings_done.toLocaleString(),
           notified: p.merchants_notified.toLocaleString(),
-          opened: scan ? p.items_opened.toLocaleString() : ""
+          opened: scan ? p.items_opened.toLocaleString() : "",
+          read: scan ? p.listings_read.toLocaleString() : "",
+          skipped: scan ? p.listings_skipped.toLocaleString() : ""
         }
       ),
       failed: w.failed,

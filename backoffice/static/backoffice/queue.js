@@ -1,6 +1,8 @@
 // Keyboard shortcuts for the review queue and the item page (shown on both pages).
 // List: j/k move, x select, Enter open, n claim next. Item: t take down, d dismiss,
-// e escalate, c claim, n claim next. Keys are ignored while typing in a field.
+// e escalate, c claim, n claim next. Keys are ignored while typing in a field, except
+// Ctrl+Enter (Cmd+Enter on a Mac), which submits the decision or note form being typed in.
+// "?" opens the overlay listing them all (a <dialog>: Escape closes it, focus goes back).
 (function () {
   "use strict";
 
@@ -53,9 +55,51 @@
     }
   }
 
+  // The shortcuts overlay: a modal <dialog> moves focus into itself and closes on Escape;
+  // focus is put back where it was, as a keyboard user expects.
+  var overlay = document.getElementById("shortcuts-overlay");
+  var opener = null;
+
+  function toggleOverlay() {
+    if (!overlay || !overlay.showModal) return;
+    if (overlay.open) { overlay.close(); return; }
+    opener = document.activeElement;
+    overlay.showModal();
+    var close = document.getElementById("shortcuts-close");
+    if (close) close.focus();
+  }
+
+  if (overlay) {
+    overlay.addEventListener("close", function () {
+      if (opener && opener.focus) opener.focus();
+      opener = null;
+    });
+    var closeButton = document.getElementById("shortcuts-close");
+    if (closeButton) closeButton.addEventListener("click", function () { overlay.close(); });
+    var openButton = document.getElementById("shortcuts-open");
+    if (openButton) openButton.addEventListener("click", toggleOverlay);
+  }
+
+  // Forms Ctrl+Enter may submit: the decisions and the note, never the bulk form (it has a confirm step
+  // of its own) nor the filters.
+  var SUBMITTABLE = ["take-down-form", "dismiss-form", "escalate-form", "note-form"];
+
   document.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !event.altKey) {
+      var form = event.target.closest ? event.target.closest("form") : null;
+      if (form && SUBMITTABLE.indexOf(form.id) !== -1) {
+        event.preventDefault();
+        submit(form.id);
+      }
+      return;
+    }
+    if (overlay && overlay.open) {
+      if (event.key === "?") { event.preventDefault(); overlay.close(); }
+      return; // the list is open: no shortcut acts on the page behind it
+    }
     if (typing(event) || event.ctrlKey || event.metaKey || event.altKey) return;
     switch (event.key) {
+      case "?": event.preventDefault(); toggleOverlay(); break;
       case "j": select(current + 1); break;
       case "k": select(current - 1); break;
       case "x":
