@@ -90,7 +90,7 @@ def backdate_tolerance() -> timedelta:
     (a removal chunk or an escalation range writes the time it started), on an application
     server's clock: a few minutes' lag is honest. Read at each call, like STUCK_AFTER_MINUTES.
     """
-    return timedelta(minutes=getattr(settings, "AUDIT_BACKDATE_TOLERANCE_MINUTES", 15))
+    return timedelta(minutes=settings.AUDIT_BACKDATE_TOLERANCE_MINUTES)
 
 
 # --- The canonical form ----------------------------------------------------------------------
