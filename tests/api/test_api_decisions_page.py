@@ -112,15 +112,19 @@ def test_the_last_page_of_nothing_is_the_empty_first(api_a, merchant_a):
     }
 
 
-@pytest.mark.parametrize("page", ["2", "0", "-1", "abc", "1.5", "", "9" * 30])
+@pytest.mark.parametrize("page", ["2", "0", "-1", "abc", "1.5", "9" * 30])
 def test_a_page_that_does_not_exist_is_404(api_a, decided, page):
     response = api_a.get(f"{API}/decisions/", {"page": page})
 
-    if page == "":  # no number: the first page, as DRF reads it
-        assert response.status_code == 200
-        return
     assert response.status_code == 404
     assert response.json() == {"detail": "Invalid page."}
+
+
+def test_an_empty_page_number_is_a_field_error_as_on_every_list(api_a, decided):
+    response = api_a.get(f"{API}/decisions/", {"page": ""})
+
+    assert response.status_code == 400
+    assert response.json() == {"page": ["This parameter cannot be empty."]}
 
 
 def test_the_links_keep_the_filters(api_a, many_violations):
