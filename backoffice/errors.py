@@ -8,6 +8,7 @@ exception object carries (``moderation.views.access.RoleRequired``).
 from __future__ import annotations
 
 from django.shortcuts import render
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import requires_csrf_token
 
@@ -24,4 +25,6 @@ ROLE_LABELS = {
 @requires_csrf_token
 def permission_denied(request, exception=None):
     roles = [str(ROLE_LABELS[role]) for role in getattr(exception, "roles", ()) if role in ROLE_LABELS]
-    return render(request, "403.html", {"roles": ", ".join(roles), "role_count": len(roles)}, status=403)
+    # Chinese lists with the enumeration comma: 审核员、高级审核员.
+    separator = "、" if get_language().startswith("zh") else ", "
+    return render(request, "403.html", {"roles": separator.join(roles), "role_count": len(roles)}, status=403)
