@@ -26,5 +26,5 @@ ROLE_LABELS = {
 def permission_denied(request, exception=None):
     roles = [str(ROLE_LABELS[role]) for role in getattr(exception, "roles", ()) if role in ROLE_LABELS]
     # Chinese lists with the enumeration comma: 审核员、高级审核员.
-    separator = "、" if get_language().startswith("zh") else ", "
+    separator = "、" if (get_language() or "").startswith("zh") else ", "
     return render(request, "403.html", {"roles": separator.join(roles), "role_count": len(roles)}, status=403)
