@@ -904,13 +904,26 @@ class SeedSummary:
     audit_events: int = 0
     users: list[DemoUser] = field(default_factory=list)
     policy_lines: list[str] = field(default_factory=list)
+    # What the scheduled removal's dry run counts: the *live* listings of the banned
+    # categories. The kinds above count every listing generated, including the few their
+    # sellers had removed, which no removal touches; the summary says both so they agree.
+    removal_listings: int | None = None
 
     def lines(self) -> list[str]:
         kinds = self.listings_by_kind
+        banned = f"  {kinds[Kind.BANNED]:,} in the banned categories (Blockchain Miners, Blockchain Miner Accessories)"
+        removed_by_sellers = kinds[Kind.BANNED] - (self.removal_listings or 0)
+        if self.removal_listings is not None and removed_by_sellers:
+            banned += (
+                f": {self.removal_listings:,} live, which the removal will delist, "
+                f"and {removed_by_sellers:,} their sellers had removed already"
+            )
+        elif self.removal_listings is not None:
+            banned += ", all live: the removal will delist them"
         return [
             f"{self.marketplaces} marketplaces, {self.categories} categories, "
             f"{self.merchants:,} merchants, {self.listings:,} listings (seed {self.seed})",
-            f"  {kinds[Kind.BANNED]:,} in the banned categories (Blockchain Miners, Blockchain Miner Accessories)",
+            banned,
             f"  {kinds[Kind.BANNED_ELSEWHERE]:,} banned products listed in other categories",
             f"  {kinds[Kind.LOOKALIKE]:,} innocent look-alikes (data mining, mining helmets, gaming cards…)",
             f"  {kinds[Kind.ORDINARY]:,} ordinary products",
@@ -953,6 +966,7 @@ def seed_reference_case(
         progress("the reference policy: announcing it and scheduling the category removal")
         policy_seed = seed_reference_policy(actor=User.objects.get(username="policyadmin"), historical=historical)
         summary.policy_lines = policy_seed.lines()
+        summary.removal_listings = policy_seed.removal.dry_run["listings"]
         summary.audit_events = AuditEvent.objects.count()
     return summary
 

@@ -341,6 +341,8 @@ SPECTACULAR_SETTINGS = {
 # progress steps for a million listings; smaller chunks pay their fixed cost more often.
 REMOVAL_CHUNK_SIZE = env_int("REMOVAL_CHUNK_SIZE", 20_000, minimum=1, maximum=100_000)
 REMOVAL_CHUNK_MAX_RETRIES = env_int("REMOVAL_CHUNK_MAX_RETRIES", 3, minimum=0)
+# Demo only (make run sets it): seconds between a removal's chunks, so the bar can be watched filling.
+REMOVAL_CHUNK_PAUSE_SECONDS = env_int("REMOVAL_CHUNK_PAUSE_SECONDS", 0, minimum=0, maximum=60)
 # How long a moderator's claim on a review item lasts before the item goes back to the queue.
 REVIEW_CLAIM_LEASE_MINUTES = env_int("REVIEW_CLAIM_LEASE_MINUTES", 15, minimum=1, maximum=24 * 60)
 # How long a moderator may undo their own take-down or dismissal (after it, only an appeal can).

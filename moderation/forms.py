@@ -484,8 +484,13 @@ class DashboardForm(VisibleTextFormMixin, forms.Form):
         required=False,
         label=_("Policy"),
     )
-    since = BoundedDateField(required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
-    until = BoundedDateField(required=False, label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+    # ISO whatever the language: a date picker shows nothing for Chinese-locale "2021/10/09".
+    since = BoundedDateField(
+        required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    until = BoundedDateField(
+        required=False, label=_("To"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
 
     def clean(self):
         cleaned = super().clean()

@@ -1,6 +1,17 @@
 from django.urls import path, re_path
 
-from moderation.views import appeals, audit, merchants, operations, policies, queue, removals, reports, rules
+from moderation.views import (
+    appeals,
+    assignment,
+    audit,
+    merchants,
+    operations,
+    policies,
+    queue,
+    removals,
+    reports,
+    rules,
+)
 
 urlpatterns = [
     path("queue/", queue.queue_index, name="queue"),
@@ -8,6 +19,10 @@ urlpatterns = [
     path("queue/bulk/", queue.queue_bulk, name="queue-bulk"),
     path("queue/<int:item_id>/", queue.queue_item, name="queue-item"),
     path("queue/<int:item_id>/undo/", queue.queue_item_undo, name="queue-item-undo"),
+    path("queue/assigned/", assignment.assigned_index, name="queue-assigned"),
+    # Before queue-item-action, whose <slug:action> would take "assign" and answer 404.
+    path("queue/<int:item_id>/assign/", assignment.item_assign, name="queue-item-assign"),
+    path("queue/<int:item_id>/unassign/", assignment.item_unassign, name="queue-item-unassign"),
     path("queue/<int:item_id>/<slug:action>/", queue.queue_item_action, name="queue-item-action"),
     path("appeals/", appeals.appeal_index, name="appeal-index"),
     path("appeals/claim-next/", appeals.appeal_claim_next, name="appeal-claim-next"),

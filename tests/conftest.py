@@ -79,6 +79,30 @@ def pytest_runtest_setup(item):
         pytest.skip("needs a Redis broker and result backend: set CELERY_BROKER_URL and CELERY_RESULT_BACKEND")
 
 
+def skipped_by_reason(reports) -> dict[str, list[str]]:
+    """Skipped tests' node ids under their reason, in the order they ran."""
+    grouped: dict[str, list[str]] = {}
+    for report in reports:
+        if not report.skipped or not isinstance(report.longrepr, tuple):
+            continue  # xfails are "skipped" without a (path, line, reason) tuple: -ra reports them
+        reason = report.longrepr[2].removeprefix("Skipped: ")
+        grouped.setdefault(reason, []).append(report.nodeid)
+    return grouped
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    # -ra folds skips raised at one line (pytest_runtest_setup above) into one line,
+    # "SKIPPED [41] tests/conftest.py:75: needs PostgreSQL", naming no test: list them.
+    grouped = skipped_by_reason(terminalreporter.stats.get("skipped", []))
+    if not grouped:
+        return
+    terminalreporter.section("skipped tests, by reason")
+    for reason, node_ids in grouped.items():
+        terminalreporter.write_line(f"{len(node_ids)} skipped: {reason}")
+        for node_id in node_ids:
+            terminalreporter.write_line(f"  {node_id}")
+
+
 # --- The database roles ----------------------------------------------------------------------
 
 

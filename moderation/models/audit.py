@@ -60,6 +60,7 @@ class AuditVerb(models.IntegerChoices):
     REVIEW_ITEM_ESCALATED = 406, _("review item escalated")
     REVIEW_NOTE_ADDED = 407, _("review note added")
     REVIEW_DECISION_UNDONE = 408, _("review decision undone")
+    REVIEW_ITEM_ASSIGNED = 409, _("review item assignment changed")  # assigned, reassigned or unassigned
     SCAN_STARTED = 411, _("scan started")
     SCAN_COMPLETED = 412, _("scan completed")
     SCAN_FAILED = 413, _("scan failed")

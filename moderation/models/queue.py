@@ -65,6 +65,11 @@ class ReviewItem(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # Who a moderator asked to decide it (``assign_item``): a pointer, not a lock. The
+    # assignee's "claim next" offers it first; anyone of the tier may still claim it.
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     due_at = models.DateTimeField(help_text="Service level: decide before this.")
     decision = models.CharField(max_length=16, choices=Decision.choices, blank=True)
     decided_by = models.ForeignKey(
@@ -105,6 +110,12 @@ class ReviewItem(models.Model):
             ),
             # Overdue filter and the header's oldest-open figure.
             models.Index(fields=["due_at"], name="review_open_due_idx", condition=Q(status__in=["open", "claimed"])),
+            # "Assigned to me" and "claim next" offering the claimer's assigned items first.
+            models.Index(
+                fields=["assigned_to", "-priority", "id"],
+                name="review_open_assigned_idx",
+                condition=Q(status__in=["open", "claimed"], assigned_to__isnull=False),
+            ),
             # The merchant's history on the item page.
             models.Index(fields=["merchant", "-created_at"], name="review_merchant_idx"),
         ]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from django.core.cache import cache
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import BooleanField, Case, Count, Min, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from backoffice.roles import Role, has_role
@@ -35,6 +36,10 @@ def page_of(queryset: QuerySet, *, page: int, size: int) -> tuple[list, bool]:
 QUEUE_HEADER_CACHE_SECONDS = 10
 
 
+def _header_key(senior: bool) -> str:
+    return f"queue-header:{'senior' if senior else 'moderator'}"
+
+
 def queue_header(user) -> dict:
     """Counts per status and the oldest open item: one query over the open items, cached briefly."""
     senior = has_role(user, Role.SENIOR_MODERATOR)
@@ -52,11 +57,124 @@ def queue_header(user) -> dict:
             oldest=Min("created_at"),
         )
 
-    figures = dict(
-        cache.get_or_set(f"queue-header:{'senior' if senior else 'moderator'}", count, QUEUE_HEADER_CACHE_SECONDS)
-    )
+    figures = dict(cache.get_or_set(_header_key(senior), count, QUEUE_HEADER_CACHE_SECONDS))
     figures["oldest_age"] = (timezone.now() - figures["oldest"]) if figures["oldest"] else None
     return figures
+
+
+# Beside an option, a count says "about this many"; past this it says "1,000+".
+OPTION_COUNT_CAP = 1000
+# The option counts are a second view of the same open items as the header: as fresh, as cheap.
+OPTION_COUNTS_CACHE_SECONDS = QUEUE_HEADER_CACHE_SECONDS
+_GROUP_COLUMNS = ("status", "tier", "policy_id", "marketplace_id", "category_id", "source", "mine", "free", "late")
+
+
+def _open_item_groups(user, narrowed: QuerySet) -> list[dict]:
+    """The open items grouped by every facet's column at once: one GROUP BY, a few hundred rows.
+
+    The rows are few (policies x marketplaces x categories x sources x the three flags), so each
+    filter's option counts are then sums in Python: one query for all filters, not one per filter
+    (nor one per option).
+    """
+    now = timezone.now()
+    open_now = narrowed.filter(status__in=[ReviewItem.Status.OPEN, ReviewItem.Status.CLAIMED])
+    rows = (
+        open_now.annotate(
+            mine=Case(
+                When(status=ReviewItem.Status.CLAIMED, claimed_by=user, then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            ),
+            # As the "Unclaimed" filter reads it: nobody holds it, or the claim has lapsed.
+            free=Case(
+                When(Q(status=ReviewItem.Status.OPEN) | Q(claimed_until__lt=now), then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            ),
+            late=Case(When(due_at__lt=now, then=Value(True)), default=Value(False), output_field=BooleanField()),
+        )
+        .order_by()  # an ordering column would join the GROUP BY
+        .values(*_GROUP_COLUMNS)
+        .annotate(rows=Count("id"), oldest=Min("created_at"))
+    )
+    return list(rows)
+
+
+def _matches(group: dict, name: str, value) -> bool:
+    """Whether a group of open items is among what filter ``name`` set to ``value`` shows."""
+    if value is None or value in ("open", "anyone"):
+        return True  # no choice, or a choice every open item meets
+    if name == "status":
+        return group["status"] == value
+    if name == "assigned":
+        return group["mine"] if value == "me" else group["free"]
+    if name == "overdue":
+        return group["late"] is value
+    if name in ("policy", "marketplace", "category"):
+        return group[f"{name}_id"] == value.pk
+    return group[name] == value
+
+
+def _option_value(group: dict, name: str) -> list:
+    """The options of filter ``name`` that show this group (as the form's values)."""
+    if name == "status":
+        return ["open", "claimed"] if group["status"] == ReviewItem.Status.CLAIMED else ["open"]
+    if name == "assigned":
+        return ["anyone"] + (["me"] if group["mine"] else []) + (["unassigned"] if group["free"] else [])
+    if name == "overdue":
+        return ["true" if group["late"] else "false"]
+    if name in ("policy", "marketplace", "category"):
+        return [group[f"{name}_id"]]
+    return [group[name]]
+
+
+def queue_option_counts(user, filterset) -> dict[str, dict] | None:
+    """How many rows each option of each queue filter would show, with the other filters as chosen.
+
+    1. The open items the search, score and date filters select are grouped by every facet's
+       column (one query), cached for a few seconds per user and narrowing.
+    2. For each facet, the groups that meet every *other* facet's choice are summed per option:
+       choosing that option shows that many rows.
+
+    None while the status filter shows decided items: those are history, unbounded, and counting
+    them on every page view is what the queue must not do. When nothing narrows the rows, the
+    groups also give the header's figures, which are then not read a second time.
+    """
+    selected = filterset.selected()
+    if selected["status"] not in ("open", ReviewItem.Status.CLAIMED):
+        return None
+    senior = has_role(user, Role.SENIOR_MODERATOR)
+    narrowing = filterset.narrowing_key()
+    digest = hashlib.sha256(narrowing.encode()).hexdigest()[:32]
+    key = f"queue-options:{user.pk}:{'senior' if senior else 'moderator'}:{digest}"
+    groups = cache.get(key)
+    if groups is None:
+        groups = _open_item_groups(user, filterset.narrowed())
+        cache.set(key, groups, OPTION_COUNTS_CACHE_SECONDS)
+        if not filterset.narrows():
+            cache.add(_header_key(senior), _header_of(groups), QUEUE_HEADER_CACHE_SECONDS)
+    counts: dict[str, dict] = {}
+    for name in filterset.FACETS:
+        others = {other: value for other, value in selected.items() if other != name}
+        per_option: dict = {}
+        for group in groups:
+            if all(_matches(group, other, value) for other, value in others.items()):
+                for option in _option_value(group, name):
+                    per_option[option] = per_option.get(option, 0) + group["rows"]
+        counts[name] = per_option
+    return counts
+
+
+def _header_of(groups: list[dict]) -> dict:
+    """The header's figures, from the groups of every open item the user may see."""
+    oldest = [group["oldest"] for group in groups]
+    return {
+        "open": sum(group["rows"] for group in groups if group["status"] == ReviewItem.Status.OPEN),
+        "claimed": sum(group["rows"] for group in groups if group["status"] == ReviewItem.Status.CLAIMED),
+        "overdue": sum(group["rows"] for group in groups if group["late"]),
+        "escalated": sum(group["rows"] for group in groups if group["tier"] == ReviewItem.Tier.SENIOR),
+        "oldest": min(oldest) if oldest else None,
+    }
 
 
 def item_detail(item_id: int) -> ReviewItem:

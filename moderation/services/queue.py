@@ -212,6 +212,8 @@ def claim_next_item(*, actor, tier: str | None = None, filters: dict | None = No
     ``filters`` narrows it the way the moderator narrowed the queue (policy, marketplace,
     category, source).
 
+    Items assigned to the actor come first (``assign_item``), then everyone's by priority.
+
     ``FOR UPDATE SKIP LOCKED``: concurrent callers each lock a different row, so twenty
     moderators pressing "claim next" at once get twenty different items.
     """
@@ -219,11 +221,14 @@ def claim_next_item(*, actor, tier: str | None = None, filters: dict | None = No
     tiers = [tier] if tier else _tiers_for(actor)
     if tier == ReviewItem.Tier.SENIOR and not has_role(actor, Role.SENIOR_MODERATOR):
         raise ValidationError(_("Only senior moderators work the escalated queue."))
+    claimable = ReviewItem.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+        _claimable(now), tier__in=tiers, **(filters or {})
+    )
+    # Two queries, not one ORDER BY (assigned_to = actor) DESC: each keeps its index
+    # (review_open_assigned_idx, then review_open_priority_idx) instead of sorting the queue.
     item = (
-        ReviewItem.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(_claimable(now), tier__in=tiers, **(filters or {}))
-        .order_by("-priority", "id")
-        .first()
+        claimable.filter(assigned_to=actor).order_by("-priority", "id").first()
+        or claimable.order_by("-priority", "id").first()
     )
     if item is None:
         return None

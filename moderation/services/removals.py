@@ -273,12 +273,19 @@ def queue_pending_chunks(*, removal_id: int) -> int:
     from moderation.tasks import run_removal_chunk
 
     pending = list(
-        RemovalChunk.objects.filter(removal_id=removal_id, status=RemovalChunk.Status.PENDING).values_list(
-            "pk", flat=True
-        )
+        RemovalChunk.objects.filter(removal_id=removal_id, status=RemovalChunk.Status.PENDING)
+        .order_by("number")  # paced, the chunks then go in id order, as the bar reads
+        .values_list("pk", flat=True)
     )
-    for chunk_id in pending:
-        run_removal_chunk.delay(chunk_id)
+    pause = settings.REMOVAL_CHUNK_PAUSE_SECONDS
+    for position, chunk_id in enumerate(pending):
+        if pause:
+            # The demo's pace: the n-th chunk waits n pauses in the worker (an ETA, not a
+            # sleep holding a worker), so a small removal fills its bar over a minute. Each
+            # chunk still records progress, so the pause must stay well below STALL_AFTER.
+            run_removal_chunk.apply_async((chunk_id,), countdown=position * pause)
+        else:
+            run_removal_chunk.delay(chunk_id)
     if not pending:
         finish_removal_if_done(removal_id=removal_id)
     return len(pending)

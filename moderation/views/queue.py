@@ -21,7 +21,15 @@ from backoffice.roles import Role, has_role
 from moderation.filters import ReviewItemFilter
 from moderation.forms import BulkDecisionForm, DismissForm, EscalateForm, NoteForm, TakeDownForm
 from moderation.models import ReviewItem
-from moderation.selectors.queue import item_detail, item_evidence, merchant_history, page_of, queue_base, queue_header
+from moderation.selectors.queue import (
+    item_detail,
+    item_evidence,
+    merchant_history,
+    page_of,
+    queue_base,
+    queue_header,
+    queue_option_counts,
+)
 from moderation.services import queue as queue_services
 from moderation.services import undo as undo_services
 from moderation.views.access import role_required
@@ -41,6 +49,9 @@ def queue_index(request):
     filterset = ReviewItemFilter(request.GET or None, queryset=queue_base(request.user), user=request.user)
     page = _page_number(request)
     items, has_next = page_of(filterset.qs, page=page, size=settings.REVIEW_QUEUE_PAGE_SIZE)
+    counts = queue_option_counts(request.user, filterset)  # before the header: it may fill the header's cache
+    if counts is not None:
+        filterset.show_counts(counts)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -107,8 +118,12 @@ def _undo_context(request, item: ReviewItem | None = None) -> dict:
 
 
 def _item_context(request, item: ReviewItem, **forms) -> dict:
+    # Imported here: the assignment views import this module's helpers.
+    from moderation.views.assignment import assignment_context
+
     return {
         **_undo_context(request, item),
+        **assignment_context(request, item),
         "item": item,
         "evidence": item_evidence(item),
         "history": merchant_history(item),

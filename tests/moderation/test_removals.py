@@ -798,3 +798,36 @@ def test_a_listing_created_while_the_removal_starts_is_refused_or_delisted(
     committed_removal.refresh_from_db()
     assert committed_removal.status == CategoryRemoval.Status.COMPLETED
     assert committed_removal.listings_done == 13 + (created is not None)
+
+
+# --- the demo's pace ---------------------------------------------------------------------------
+
+
+def test_the_demo_pace_queues_each_chunk_a_pause_after_the_one_before(started, settings):
+    settings.REMOVAL_CHUNK_PAUSE_SECONDS = 2
+    with (
+        mock.patch("moderation.tasks.run_removal_chunk.apply_async") as paced,
+        mock.patch("moderation.tasks.run_removal_chunk.delay") as at_once,
+    ):
+        assert removals.queue_pending_chunks(removal_id=started.pk) == 5
+
+    chunk_ids = list(started.chunks.order_by("pk").values_list("pk", flat=True))
+    assert [c.args for c in paced.call_args_list] == [((pk,),) for pk in chunk_ids]
+    assert [c.kwargs for c in paced.call_args_list] == [{"countdown": 2 * n} for n in range(5)]
+    at_once.assert_not_called()
+
+
+def test_without_a_pace_every_chunk_is_queued_at_once(started, settings):
+    settings.REMOVAL_CHUNK_PAUSE_SECONDS = 0
+    with (
+        mock.patch("moderation.tasks.run_removal_chunk.apply_async") as paced,
+        mock.patch("moderation.tasks.run_removal_chunk.delay") as at_once,
+    ):
+        assert removals.queue_pending_chunks(removal_id=started.pk) == 5
+
+    paced.assert_not_called()
+    assert sorted(c.args[0] for c in at_once.call_args_list) == sorted(started.chunks.values_list("pk", flat=True))
+
+
+def test_there_is_no_pace_unless_the_demo_sets_one():
+    assert django_settings.REMOVAL_CHUNK_PAUSE_SECONDS == 0
