@@ -3,7 +3,8 @@
 The curl commands are read from the README itself, so an example that stops working, or a
 README edited without its example, fails here. The demo is seeded with ``--reset``, as a
 first ``make run`` finds it: the ids restart at 1 (on PostgreSQL ``TRUNCATE … RESTART
-IDENTITY``, which only the tables' owner may run, hence ``database_owner``).
+IDENTITY``, which only the tables' owner may run, hence ``database_owner``; seeding is an
+administrator's command, run as the owner like migrate, so every test that seeds is marked so).
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ def test_the_readme_curl_examples_answer_as_it_says_on_the_demo(demo_after_the_r
     assert run_curl(client, commands[-1], token=token).status_code == 409
 
 
+@pytest.mark.database_owner
 def test_the_readme_decision_id_needs_the_removal_to_have_run(db):
     seed_fresh_demo()
     client = APIClient()
@@ -172,6 +174,7 @@ def test_the_readme_logins_and_pages_open_on_the_demo(db, client):
     assert client.get("/api/docs/").status_code == 200
 
 
+@pytest.mark.database_owner
 def test_the_readme_policy_and_removal_are_what_the_demo_seeds(db):
     seed_fresh_demo()
     policy = Policy.objects.get(slug="virtual-currency-mining")
@@ -189,6 +192,7 @@ def test_the_readme_policy_and_removal_are_what_the_demo_seeds(db):
     assert timedelta(minutes=1) < removal.scheduled_for - timezone.now() < timedelta(minutes=10)
 
 
+@pytest.mark.database_owner
 def test_the_readme_scan_text_example_scores_one_text_per_line(db, monkeypatch):
     seed_fresh_demo()
     command = re.search(r"`python manage.py (scan_text --policy [\w-]+)`", DEMO_SECTION).group(1).split()
@@ -215,6 +219,7 @@ def test_the_readme_historical_seed_makes_the_removal_overdue(db):
 # --- The demo's figures agree -----------------------------------------------------------------
 
 
+@pytest.mark.database_owner
 def test_the_seed_prints_the_figure_the_removal_dry_run_counts(db):
     output = seed_fresh_demo(listings=2_000)
 
@@ -232,6 +237,7 @@ def test_the_seed_prints_the_figure_the_removal_dry_run_counts(db):
     assert f"removal #{removal.pk} of {live} listings" in output
 
 
+@pytest.mark.database_owner
 def test_the_seed_says_how_many_banned_listings_their_sellers_had_removed(db, monkeypatch):
     # A seed where some sellers removed banned listings themselves: every fifth listing.
     monkeypatch.setattr("backoffice.demo.REMOVED_BY_SELLER_SHARE", 0.2)
