@@ -523,12 +523,16 @@ def escalate_item(*, actor, item: ReviewItem, note: str) -> ReviewItem:
     item = _lock_for_decision(actor=actor, item=item)
     if item.tier == ReviewItem.Tier.SENIOR:
         raise ValidationError(_("This item is already with the senior moderators."))
+    # An assignee who is not a senior can no longer decide it: the assignment goes with the tier.
+    assignee = item.assigned_to
+    drops_assignee = assignee is not None and not has_role(assignee, Role.SENIOR_MODERATOR)
     ReviewItem.objects.filter(pk=item.pk).update(
         tier=ReviewItem.Tier.SENIOR,
         status=ReviewItem.Status.OPEN,
         claimed_by=None,
         claimed_until=None,
         escalated_by=actor,
+        **({"assigned_to": None} if drops_assignee else {}),
     )
     ReviewNote.objects.create(item=item, author=actor, text=note)
     item.refresh_from_db()
@@ -536,8 +540,8 @@ def escalate_item(*, actor, item: ReviewItem, note: str) -> ReviewItem:
         item,
         actor=actor,
         verb=AuditVerb.REVIEW_ITEM_ESCALATED,
-        before={"tier": ReviewItem.Tier.MODERATOR},
-        after={"tier": item.tier},
+        before={"tier": ReviewItem.Tier.MODERATOR, **({"assigned_to": assignee.pk} if drops_assignee else {})},
+        after={"tier": item.tier, **({"assigned_to": None} if drops_assignee else {})},
         reason=note,
     )
     return item

@@ -97,6 +97,26 @@ def test_a_moderator_cannot_assign_an_escalated_item(moderator, other_moderator,
     assert "only senior moderators decide it" in message
 
 
+def test_escalating_an_item_assigned_to_a_moderator_drops_the_assignment(moderator, other_moderator, item):
+    assign_item(actor=moderator, item=item, assignee=other_moderator)
+
+    escalated = queue.escalate_item(actor=moderator, item=item, note="Is this a miner?")
+
+    assert escalated.assigned_to is None
+    event = AuditEvent.objects.get(verb=AuditVerb.REVIEW_ITEM_ESCALATED, target_id=item.pk)
+    assert (event.before["assigned_to"], event.after["assigned_to"]) == (other_moderator.pk, None)
+    assert list(assigned_to(other_moderator)) == []
+
+
+def test_escalating_an_item_assigned_to_a_senior_keeps_the_assignment(moderator, senior, item):
+    assign_item(actor=moderator, item=item, assignee=senior)
+
+    escalated = queue.escalate_item(actor=moderator, item=item, note="Is this a miner?")
+
+    assert escalated.assigned_to == senior
+    assert "assigned_to" not in AuditEvent.objects.get(verb=AuditVerb.REVIEW_ITEM_ESCALATED, target_id=item.pk).after
+
+
 def test_a_policy_admin_or_a_merchant_may_not_assign(policy_admin, merchant_user_a, moderator, item):
     for person in (policy_admin, merchant_user_a):
         with pytest.raises(PermissionDenied):
