@@ -218,3 +218,27 @@ def run_on_workers(function, ids: list[int], *, workers: int) -> None:
     connections.close_all()
     with get_context("fork").Pool(workers) as pool:
         pool.map(function, ids, chunksize=1)
+
+
+def issue_api_keys(users: dict[int, int]) -> dict[int, str]:
+    """API keys for ``{merchant id: user id}`` as the token endpoint issues them (sellers.tokens):
+    the digest stored in one bulk insert, the keys returned by merchant id."""
+    from django.utils import timezone
+    from knox.models import get_digest_token
+    from knox.settings import CONSTANTS, knox_settings
+
+    from sellers.models import ApiToken
+
+    issued = {merchant: get_digest_token() for merchant in users}
+    expiry = timezone.now() + knox_settings.TOKEN_TTL
+    ApiToken.objects.bulk_create(
+        ApiToken(
+            digest=digest,
+            token_key=key[: CONSTANTS.TOKEN_KEY_LENGTH],
+            user_id=users[merchant],
+            name="bench",
+            expiry=expiry,
+        )
+        for merchant, (digest, key) in issued.items()
+    )
+    return {merchant: key for merchant, (_digest, key) in issued.items()}

@@ -61,7 +61,7 @@ os.environ["ALLOWED_HOSTS"] = "testserver,127.0.0.1"
 os.environ["BEHIND_PROXY"] = "1"
 FORWARDED = {"X-Forwarded-Proto": "https"}
 
-from bench._common import ROOT, QueryCounter, print_result, settle_database, throwaway_database  # noqa: E402
+from bench._common import ROOT, QueryCounter, issue_api_keys, print_result, settle_database, throwaway_database  # noqa: E402
 from bench._generate import (  # noqa: E402
     DECIDED_AT,
     completed_removal,
@@ -119,13 +119,10 @@ def generate(listings: int, merchants: int, decisions: int, tokens: int) -> dict
     """Catalog, policy, removal, accounts, merchants, listings and decisions, generated in SQL."""
     from django.db import connection
     from django.utils import timezone
-    from knox.models import get_digest_token
-    from knox.settings import CONSTANTS, knox_settings
 
     from moderation.services.audit import SystemActor
     from moderation.services.policies import ClauseText, announce_policy, create_policy, put_due_policies_in_effect
     from sellers import services as catalog
-    from sellers.models import ApiToken
 
     actor = SystemActor("bench")
     now = timezone.now()
@@ -211,20 +208,7 @@ def generate(listings: int, merchants: int, decisions: int, tokens: int) -> dict
             [[*plan["holders"], plan["light"]]],
         )
         users = dict(cursor.fetchall())
-    # API keys as the token endpoint issues them (sellers.tokens): the digest stored, the key kept here.
-    issued = {merchant: get_digest_token() for merchant in users}
-    keys = {merchant: key for merchant, (_digest, key) in issued.items()}
-    expiry = timezone.now() + knox_settings.TOKEN_TTL
-    ApiToken.objects.bulk_create(
-        ApiToken(
-            digest=digest,
-            token_key=key[: CONSTANTS.TOKEN_KEY_LENGTH],
-            user_id=users[merchant],
-            name="bench",
-            expiry=expiry,
-        )
-        for merchant, (digest, key) in issued.items()
-    )
+    keys = issue_api_keys(users)
     with connection.cursor() as cursor:
         for table in (
             "auth_user",

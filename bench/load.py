@@ -108,7 +108,7 @@ SERVER_ENV = {
 os.environ.update(SERVER_ENV)
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
 
-from bench._common import ROOT, print_result, settle_database, throwaway_database  # noqa: E402
+from bench._common import ROOT, issue_api_keys, print_result, settle_database, throwaway_database  # noqa: E402
 from bench._generate import (  # noqa: E402
     DECIDED_AT,
     completed_removal,
@@ -167,15 +167,12 @@ def generate(*, all_merchants: int, holders: int, moderators: int, review_items:
     from django.contrib.auth.models import Group
     from django.db import connection
     from django.utils import timezone
-    from knox.models import get_digest_token
-    from knox.settings import CONSTANTS, knox_settings
 
     from moderation.demo import REFERENCE_LADDER, REFERENCE_POINTS
     from moderation.services.audit import SystemActor
     from moderation.services.policies import ClauseText, announce_policy, create_policy, put_due_policies_in_effect
     from moderation.services.sanctions import set_penalty_rules
     from sellers import services as catalog
-    from sellers.models import ApiToken
 
     actor = SystemActor("bench")
     now = timezone.now()
@@ -294,20 +291,7 @@ def generate(*, all_merchants: int, holders: int, moderators: int, review_items:
         users = dict(cursor.fetchall())
         cursor.execute("SELECT count(*) FROM moderation_reviewitem WHERE status = 'open'")
         (open_items,) = cursor.fetchone()
-    # API keys as the token endpoint issues them (sellers.tokens): the digest stored, the key kept here.
-    issued = {merchant: get_digest_token() for merchant in users}
-    keys = {merchant: key for merchant, (_digest, key) in issued.items()}
-    expiry = timezone.now() + knox_settings.TOKEN_TTL
-    ApiToken.objects.bulk_create(
-        ApiToken(
-            digest=digest,
-            token_key=key[: CONSTANTS.TOKEN_KEY_LENGTH],
-            user_id=users[merchant],
-            name="bench",
-            expiry=expiry,
-        )
-        for merchant, (digest, key) in issued.items()
-    )
+    keys = issue_api_keys(users)
     with connection.cursor() as cursor:
         for table in (
             "auth_user",
