@@ -469,7 +469,8 @@ def notify_merchants_of_removal(*, removal: CategoryRemoval, now: datetime) -> i
     policy, clause = removal.policy, removal.clause
     categories = list(Category.objects.filter(pk__in=removal.scope_category_ids).order_by("path"))
     top_depth = min((c.depth for c in categories), default=0)
-    category_names = ", ".join(f"“{c.name}”" for c in categories if c.depth == top_depth)
+    top_names = [c.name for c in categories if c.depth == top_depth]
+    category_names = ", ".join(f"“{name}”" for name in top_names)
     appeal_deadline = policy.appeal_deadline(now)
     # The chunks' own tallies: a few thousand small JSON objects, not a million listings.
     counts: Counter[int] = Counter()
@@ -494,6 +495,8 @@ def notify_merchants_of_removal(*, removal: CategoryRemoval, now: datetime) -> i
                 context={
                     "listings": tally["listings"],
                     "categories": category_names,
+                    # The names one by one: each language lists them with its own separator ("、").
+                    "category_names": top_names,
                     "removal": removal,
                     "decided_at": policy.local(now),
                 },

@@ -801,7 +801,10 @@ def _record_endings(sanctions: list[Sanction], *, verb: AuditVerb, actor: Actor,
             policy=sanction.policy,
             context={
                 "sanction": sanction,
-                "ended_because": verb.label,
+                # The English label the templates branch on ("sanction lifted"), made a string under
+                # this function's English: left lazy, it was rendered in the merchant's language and
+                # matched no branch (a Chinese notice then said "该措施已结束。说明：Its time has passed.").
+                "ended_because": str(verb.label),
                 "reason": reason,
                 "ended_at": sanction.policy.local(at),
             },
