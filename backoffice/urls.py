@@ -4,13 +4,14 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from backoffice import account, health, views
+from backoffice import account, health
+from moderation.views import dashboard
 
 admin.site.site_header = "Ban enforcement: administration"
 admin.site.site_title = "Ban enforcement"
 
 backoffice_patterns = [
-    path("", views.home, name="home"),
+    path("", dashboard.home, name="home"),
     path("api-token/", account.api_token, name="api-token"),
     path("api-token/<uuid:token_id>/revoke/", account.api_token_revoke, name="api-token-revoke"),
     path("profile/", account.profile, name="profile"),

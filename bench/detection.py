@@ -75,8 +75,7 @@ def generate(listings: int):
     from django.db import connection
     from django.utils import timezone
 
-    from moderation.demo import REFERENCE_CLAUSES
-    from moderation.demo_rules import seed_reference_rules
+    from moderation.demo import REFERENCE_CLAUSES, seed_reference_rules
     from moderation.services.audit import SystemActor
     from moderation.services.policies import announce_policy, create_policy
     from sellers import services as catalog

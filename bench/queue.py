@@ -97,7 +97,7 @@ def generate(listings: int) -> dict:
     from django.db import connection
     from django.utils import timezone
 
-    from moderation.demo_rules import seed_reference_rules
+    from moderation.demo import seed_reference_rules
     from moderation.services.audit import SystemActor
     from moderation.services.policies import ClauseText, announce_policy, create_policy
     from sellers import services as catalog

@@ -27,7 +27,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with throwaway_database("bench_seed"):
-        from backoffice import demo
+        from moderation import demo
         from sellers.models import Listing
 
         def progress(message: str) -> None:

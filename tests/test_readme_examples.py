@@ -240,7 +240,7 @@ def test_the_seed_prints_the_figure_the_removal_dry_run_counts(db):
 @pytest.mark.database_owner
 def test_the_seed_says_how_many_banned_listings_their_sellers_had_removed(db, monkeypatch):
     # A seed where some sellers removed banned listings themselves: every fifth listing.
-    monkeypatch.setattr("backoffice.demo.REMOVED_BY_SELLER_SHARE", 0.2)
+    monkeypatch.setattr("moderation.demo.seeder.REMOVED_BY_SELLER_SHARE", 0.2)
     output = seed_fresh_demo(listings=600)
 
     removal = CategoryRemoval.objects.get()

@@ -13,7 +13,7 @@ import pytest
 import re2
 from django.core.exceptions import ValidationError
 
-from moderation.demo_rules import BRAND, REFERENCE_RULES, TRADE_ZH, seed_reference_rules
+from moderation.demo import BRAND, REFERENCE_RULES, TRADE_ZH, seed_reference_rules
 from moderation.detection import (
     PolicyMatcher,
     RuleSpec,
@@ -683,7 +683,7 @@ def _seed_demo_with_kinds(monkeypatch, listings: int):
     The generator counts each listing's kind just before it yields it: wrap it and read
     which count moved. The named merchants' listings carry their kind in the demo's table.
     """
-    from backoffice import demo
+    from moderation.demo import seeder as demo
 
     generated = []
     real = demo._generate_listings
@@ -704,8 +704,7 @@ def _seed_demo_with_kinds(monkeypatch, listings: int):
 
 
 def test_the_reference_rules_flag_every_banned_demo_listing_and_no_innocent_one(db, monkeypatch, capsys):
-    from backoffice.demo import Kind
-    from moderation.demo import REFERENCE_SLUG
+    from moderation.demo import REFERENCE_SLUG, Kind
     from sellers.models import Listing
 
     summary, kinds, named = _seed_demo_with_kinds(monkeypatch, listings=600)

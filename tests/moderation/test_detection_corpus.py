@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from moderation.demo_rules import REFERENCE_RULES, seed_reference_rules
+from moderation.demo import REFERENCE_RULES, seed_reference_rules
 from moderation.detection import PolicyMatcher
 from moderation.detection.evaluation import load_corpus
 

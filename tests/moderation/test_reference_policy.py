@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from backoffice import demo
-from moderation.demo import REFERENCE_SLUG
-from moderation.demo_rules import REFERENCE_RULES
+from moderation import demo
+from moderation.demo import REFERENCE_RULES, REFERENCE_SLUG
 from moderation.models import DetectionRule, Policy, ReviewItem
 from moderation.services.scanning import start_policy_scan
 

@@ -8,8 +8,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from moderation.demo import REFERENCE_CLAUSES
-from moderation.demo_rules import COIN, TRADE_ZH, seed_reference_rules
+from moderation.demo import COIN, REFERENCE_CLAUSES, TRADE_ZH, seed_reference_rules
 from moderation.services.policies import edit_policy
 
 NOTHING = {"score": 0, "flagged": False, "terms": [], "signals": [], "clause": None}

@@ -8,8 +8,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
-from backoffice import demo
 from backoffice.roles import Role, user_roles
+from moderation import demo
 from moderation.models import AuditEvent, AuditVerb
 from sellers.models import Category, Listing, Marketplace, Merchant
 

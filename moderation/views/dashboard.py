@@ -1,3 +1,5 @@
+"""The enforcement dashboard: the back office's home page, for staff."""
+
 from datetime import datetime, time, timedelta
 
 from django.contrib.auth.decorators import login_required

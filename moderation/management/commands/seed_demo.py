@@ -1,11 +1,11 @@
 """``manage.py seed_demo``: the reference case (the 2021 mining-machine ban) as demo data.
 
-Thin on purpose: the seeding lives in ``backoffice.demo`` so the benchmark runs the same code.
+Thin on purpose: the seeding lives in ``moderation.demo`` so the benchmark runs the same code.
 """
 
 from django.core.management import BaseCommand, CommandError, CommandParser
 
-from backoffice import demo
+from moderation import demo
 
 
 class Command(BaseCommand):

@@ -1,5 +1,6 @@
 """The reference policy of the demo: Alibaba.com's 2021 ban on virtual-currency mining machines.
 
+Its text, clauses, points table, ladder and dates are in ``data/policy.json``.
 ``seed_reference_policy`` writes it through the same services a policy admin uses, so the
 demo's audit trail and notices are the real ones.
 """
@@ -12,7 +13,8 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
-from moderation.demo_rules import seed_reference_rules
+from moderation.demo.data_files import load
+from moderation.demo.rules import seed_reference_rules
 from moderation.models import CategoryRemoval, Policy, SanctionKind, Violation
 from moderation.services.audit import Actor
 from moderation.services.policies import ClauseText, announce_policy, create_policy
@@ -20,70 +22,29 @@ from moderation.services.removals import schedule_removal
 from moderation.services.sanctions import PointsText, StepText, set_penalty_rules
 from sellers.models import Category, Marketplace
 
-REFERENCE_SLUG = "virtual-currency-mining"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-HISTORICAL_ANNOUNCEMENT = datetime(2021, 9, 27, 10, 0, tzinfo=SHANGHAI)
-HISTORICAL_EFFECT = datetime(2021, 10, 8, tzinfo=SHANGHAI)
-HISTORICAL_ENFORCEMENT = datetime(2021, 10, 15, tzinfo=SHANGHAI)
-BANNED_CATEGORY_SLUGS = ["blockchain-miners", "blockchain-miner-accessories"]
+_policy = load("policy.json")
+
+REFERENCE_SLUG: str = _policy["slug"]
+REFERENCE_TITLE: str = _policy["title"]
+REFERENCE_BODY: str = _policy["body"]
+REFERENCE_TIMEZONE: str = _policy["timezone"]
+SHANGHAI = ZoneInfo(REFERENCE_TIMEZONE)
+HISTORICAL_ANNOUNCEMENT = datetime.fromisoformat(_policy["historical"]["announced"]).replace(tzinfo=SHANGHAI)
+HISTORICAL_EFFECT = datetime.fromisoformat(_policy["historical"]["effective"]).replace(tzinfo=SHANGHAI)
+HISTORICAL_ENFORCEMENT = datetime.fromisoformat(_policy["historical"]["enforcement_starts"]).replace(tzinfo=SHANGHAI)
+BANNED_CATEGORY_SLUGS: tuple[str, ...] = tuple(_policy["banned_category_slugs"])
 # How far ahead the demo's removal runs, so a newcomer sees it scheduled, then running.
-DEMO_LEAD_TIME = timedelta(minutes=3)
+DEMO_LEAD_TIME = timedelta(minutes=_policy["demo_lead_minutes"])
 
 # The announcement's parts, one clause each: the machines and their accessories, the
 # software, the tutorials and strategies, and the currencies themselves (already banned).
-REFERENCE_CLAUSES = [
-    ClauseText(
-        1,
-        "Mining hardware",
-        "Hardware used to obtain virtual currencies is prohibited: mining machines such as Bitcoin and "
-        "Litecoin miners, GPU mining rigs, hash boards, mining power supplies, rig frames and other "
-        "accessories made or sold for mining.",
-    ),
-    ClauseText(
-        2,
-        "Mining software and firmware",
-        "Software used to obtain virtual currencies is prohibited: mining programs, mining operating "
-        "systems, and firmware for mining machines.",
-    ),
-    ClauseText(
-        3,
-        "Mining tutorials and strategies",
-        "Tutorials, strategies and courses for obtaining virtual currencies, such as tutorials on "
-        "mining, are prohibited.",
-    ),
-    ClauseText(
-        4,
-        "Virtual currencies",
-        "Virtual currencies themselves, such as Bitcoin, Litecoin, BeaoCoin, QuarkCoin and Ethereum, "
-        "remain prohibited, as are wallets or cards preloaded with them.",
-    ),
-]
+REFERENCE_CLAUSES = [ClauseText(**clause) for clause in _policy["clauses"]]
 
 # What a violation costs: general violations share the daily cap of 6 points; evading the
 # ban (distorted keywords, a misplaced category) and trying to re-list count per infringement.
-REFERENCE_POINTS = [
-    PointsText(Violation.Kind.PROHIBITED_LISTING, 2, daily_cap_applies=True),
-    PointsText(Violation.Kind.KEYWORD_EVASION, 4, daily_cap_applies=False),
-    PointsText(Violation.Kind.CATEGORY_EVASION, 4, daily_cap_applies=False),
-    PointsText(Violation.Kind.RELIST_ATTEMPT, 2, daily_cap_applies=False),
-]
+REFERENCE_POINTS = [PointsText(**{**row, "kind": Violation.Kind(row["kind"])}) for row in _policy["points"]]
 # Alibaba.com's published ladder, mapped onto the sanctions the ban brings.
-REFERENCE_LADDER = [
-    StepText(6, SanctionKind.WARNING, compliance_days=3),
-    StepText(12, SanctionKind.STORE_BLOCK, duration_days=7, compliance_days=7),
-    StepText(24, SanctionKind.STORE_BLOCK, duration_days=14, compliance_days=14),
-    StepText(36, SanctionKind.ACCOUNT_FREEZE, duration_days=21, compliance_days=21, delists_all=True),
-    StepText(48, SanctionKind.ACCOUNT_CLOSURE),
-]
-
-REFERENCE_BODY = (
-    "To comply with the applicable laws and regulations, the marketplace prohibits the sale "
-    "of virtual currency mining machines from the effective date. The categories “Blockchain "
-    "Miners” and “Blockchain Miner Accessories” are closed and their listings removed. Until the "
-    "end of the grace period, listings found breaking these rules are taken down and their "
-    "merchants warned; afterwards each violation adds penalty points, and merchants who keep "
-    "listing banned products have their stores blocked and their accounts frozen or closed."
-)
+REFERENCE_LADDER = [StepText(**{**row, "kind": SanctionKind(row["kind"])}) for row in _policy["ladder"]]
 
 
 @dataclass(frozen=True)
@@ -125,14 +86,14 @@ def seed_reference_policy(*, actor: Actor, historical: bool = False) -> PolicySe
     policy = create_policy(
         actor=actor,
         slug=REFERENCE_SLUG,
-        title="Virtual currency mining machines",
+        title=REFERENCE_TITLE,
         body=REFERENCE_BODY,
         # The category tree is shared by the group's marketplaces, so closing these
         # categories reaches all of them: the policy says so by naming them all.
         marketplaces=list(Marketplace.objects.all()),
         categories=categories,
         clauses=REFERENCE_CLAUSES,
-        timezone_name="Asia/Shanghai",
+        timezone_name=REFERENCE_TIMEZONE,
         effective_at=effective,
         enforcement_starts_at=enforcement,
     )
