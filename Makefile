@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint bench-seed bench clean
+.PHONY: install run test lint bench-smoke bench-seed bench clean
 
 install: $(STAMP)
 
@@ -31,8 +31,20 @@ test: install
 	@if [ -z "$$DATABASE_URL" ]; then echo "DATABASE_URL is not set: running on SQLite; PostgreSQL-only tests will be skipped (see the summary)."; fi
 	$(VENV)/bin/pytest
 
+# The checks CI runs before the tests, and pre-commit runs locally: lint, format, types (the
+# packages listed in pyproject's [tool.mypy] files), and a model changed without its migration
+# (on an in-memory SQLite database: it compares models with migration files, no server needed).
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	DEBUG=0 DJANGO_SETTINGS_MODULE=backoffice.settings_test DATABASE_URL=sqlite:///:memory: \
+		$(PY) manage.py makemigrations --check --dry-run
+
+# Every benchmark at a small size under its production settings, its last line checked for
+# the keys it promises (bench/smoke.py); DATABASE_URL names a PostgreSQL server, as for bench/.
+bench-smoke: install
+	$(PY) bench/smoke.py
 
 bench-seed: install
 	$(PY) bench/seed.py --listings 1000000

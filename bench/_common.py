@@ -5,6 +5,13 @@ PostgreSQL server. It never touches the database named there: ``throwaway_databa
 creates a fresh one beside it (the role needs CREATEDB), migrates it, and drops it at the
 end, even when the benchmark fails. Import this module before anything imports Django's
 settings: it configures them.
+
+The settings are production's (DEBUG off): plain HTTP is redirected to HTTPS
+(SECURE_SSL_REDIRECT) and pages name their static files by the hashed names in
+collectstatic's manifest. A benchmark that sends requests serves them as a deployment does
+(README), not with those settings turned off: ``throwaway_database(…, behind_proxy=True)``
+puts a TLS-terminating proxy in front (every request carries ``PROXY_HEADERS``, as the proxy
+adds them), ``static_files=True`` collects the static files first.
 """
 
 from __future__ import annotations
@@ -12,7 +19,9 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +46,10 @@ from psycopg import sql  # noqa: E402
 
 from backoffice.env import parse_database_url  # noqa: E402
 
+# What a TLS-terminating proxy adds to every request it passes on: with BEHIND_PROXY the
+# settings trust it (SECURE_PROXY_SSL_HEADER), so the request is HTTPS and not redirected.
+PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
+
 
 def server_url() -> str:
     url = os.environ.get("DATABASE_URL", "")
@@ -57,14 +70,29 @@ def _connect(config: dict) -> psycopg.Connection:
 
 
 @contextmanager
-def throwaway_database(prefix: str, *, migrate: bool = True) -> Iterator[str]:
+def throwaway_database(
+    prefix: str, *, migrate: bool = True, behind_proxy: bool = False, static_files: bool = False
+) -> Iterator[str]:
     """Create ``<prefix>_<pid>`` on the server of DATABASE_URL, set Django up on it, drop it after.
 
     1. Connect to the database DATABASE_URL names (only to issue CREATE DATABASE).
     2. Point DATABASE_URL at the new database and run ``django.setup()`` and ``migrate``.
     3. On the way out, close Django's connections and drop the database (WITH FORCE, so a
        connection left open by a failed benchmark cannot keep it alive).
+
+    For a benchmark that sends requests, as production serves them (the environment is set
+    before ``django.setup()`` reads the settings, and is what a gunicorn started inside sees):
+
+    - ``behind_proxy``: BEHIND_PROXY=1, the settings trusting a TLS-terminating proxy's
+      header; each request must carry ``PROXY_HEADERS`` (Django's test client:
+      ``Client(headers=PROXY_HEADERS)``), or it is redirected to HTTPS.
+    - ``static_files``: STATIC_ROOT is a fresh folder, filled by ``collectstatic`` after the
+      migration (the manifest the pages' hashed names come from) and removed at the end.
     """
+    from django.conf import settings
+
+    if (behind_proxy or static_files) and settings.configured:
+        raise RuntimeError("behind_proxy and static_files set the environment the settings are read from: too late")
     url = server_url()
     config = parse_database_url(url)
     name = f"{prefix}_{os.getpid()}"
@@ -73,18 +101,27 @@ def throwaway_database(prefix: str, *, migrate: bool = True) -> Iterator[str]:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     parts = urlsplit(url)
     os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path="/" + quote(name)))
+    if behind_proxy:
+        os.environ["BEHIND_PROXY"] = "1"
+    static_root = Path(tempfile.mkdtemp(prefix=f"{name}_static_")) if static_files else None
+    if static_root:
+        os.environ["STATIC_ROOT"] = str(static_root)
     try:
         django.setup()
-        if migrate:
-            from django.core.management import call_command
+        from django.core.management import call_command
 
+        if migrate:
             call_command("migrate", verbosity=0)
+        if static_root:
+            call_command("collectstatic", interactive=False, verbosity=0)
         yield name
     finally:
         from django.db import connections
 
         connections.close_all()
         os.environ["DATABASE_URL"] = url
+        if static_root:
+            shutil.rmtree(static_root, ignore_errors=True)
         with _connect(config) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 

@@ -56,12 +56,16 @@ os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
 os.environ["EMAIL_URL"] = "dummy://"
 # The in-process requests of step 2 come from Django's test client ("testserver").
 os.environ["ALLOWED_HOSTS"] = "testserver,127.0.0.1"
-# As in production (README), the web process sits behind a TLS-terminating proxy: with DEBUG
-# off it redirects plain HTTP, so every request here says what the proxy would (FORWARDED).
-os.environ["BEHIND_PROXY"] = "1"
-FORWARDED = {"X-Forwarded-Proto": "https"}
 
-from bench._common import ROOT, QueryCounter, issue_api_keys, print_result, settle_database, throwaway_database  # noqa: E402
+from bench._common import (  # noqa: E402
+    PROXY_HEADERS,
+    ROOT,
+    QueryCounter,
+    issue_api_keys,
+    print_result,
+    settle_database,
+    throwaway_database,
+)
 from bench._generate import (  # noqa: E402
     DECIDED_AT,
     completed_removal,
@@ -246,7 +250,7 @@ def count_queries(data: dict) -> int:
     def request(key: str, expected_count: int, page_size: int) -> int:
         with mock.patch.object(PageNumberPagination, "page_size", page_size), QueryCounter() as queries:
             response = client.get(
-                DECISIONS_PATH, HTTP_AUTHORIZATION=f"Token {key}", HTTP_ACCEPT="application/json", headers=FORWARDED
+                DECISIONS_PATH, HTTP_AUTHORIZATION=f"Token {key}", HTTP_ACCEPT="application/json", headers=PROXY_HEADERS
             )
         if response.status_code != 200:
             raise SystemExit(f"{DECISIONS_PATH} answered {response.status_code}: {response.content[:500]!r}")
@@ -286,7 +290,7 @@ def explain(data: dict) -> None:
     key = max(data["counts"], key=data["counts"].get)
     with CaptureQueriesContext(connection) as captured:
         APIClient().get(
-            DECISIONS_PATH, HTTP_AUTHORIZATION=f"Token {key}", HTTP_ACCEPT="application/json", headers=FORWARDED
+            DECISIONS_PATH, HTTP_AUTHORIZATION=f"Token {key}", HTTP_ACCEPT="application/json", headers=PROXY_HEADERS
         )
     plans = []
     with connection.cursor() as cursor:
@@ -322,7 +326,7 @@ def free_port() -> int:
 def get(port: int, path: str, key: str | None) -> tuple[int, bytes]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        headers = {"Accept": "application/json", **FORWARDED, **({"Authorization": f"Token {key}"} if key else {})}
+        headers = {"Accept": "application/json", **PROXY_HEADERS, **({"Authorization": f"Token {key}"} if key else {})}
         connection.request("GET", path, headers=headers)
         response = connection.getresponse()
         return response.status, response.read()
@@ -380,7 +384,7 @@ def client_process(job: tuple) -> dict:
         sent = time.monotonic()
         if sent >= end:
             break
-        headers = {"Accept": "application/json", **FORWARDED, "Authorization": f"Token {chooser.choice(keys)}"}
+        headers = {"Accept": "application/json", **PROXY_HEADERS, "Authorization": f"Token {chooser.choice(keys)}"}
         try:
             connection.request("GET", path, headers=headers)
             response = connection.getresponse()
@@ -499,7 +503,10 @@ def main() -> None:
     merchants = args.merchants or max(args.listings // 10, args.tokens * 2)
     tokens = min(args.tokens, merchants)
 
-    with throwaway_database("bench_api"):
+    # As in production (README), behind a TLS-terminating proxy: with DEBUG off, plain HTTP is
+    # redirected, so every request here carries what the proxy adds (PROXY_HEADERS). No page,
+    # so no static files.
+    with throwaway_database("bench_api", behind_proxy=True):
         log(f"generating {merchants} merchants, {args.listings} listings, {args.decisions} decisions…")
         started = time.perf_counter()
         data = generate(args.listings, merchants, args.decisions, tokens)

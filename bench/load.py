@@ -85,8 +85,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 CACHE_URL = "redis://127.0.0.1:6379/10"
 BROKER_URL = "redis://127.0.0.1:6379/11"
 BROKER_QUEUE = "celery"  # Celery's default queue: the project routes nothing elsewhere
-# The server's VAR_DIR and STATIC_ROOT (collectstatic fills it); the settings create it, main() removes it.
-STATIC_DIR = Path(tempfile.gettempdir()) / f"bench_load_var_{os.getpid()}"
+# The server's VAR_DIR; the settings create it, main() removes it.
+SERVER_VAR_DIR = Path(tempfile.gettempdir()) / f"bench_load_var_{os.getpid()}"
 
 # The environment of the web process, as the README's production section sets it. The
 # generator runs with the same, so the sessions it signs and the cache it clears are the
@@ -99,9 +99,8 @@ SERVER_ENV = {
     "CACHE_URL": CACHE_URL,
     "CELERY_BROKER_URL": BROKER_URL,
     "EMAIL_URL": "dummy://",
-    "BEHIND_PROXY": "1",
-    "VAR_DIR": str(STATIC_DIR),
-    "STATIC_ROOT": str(STATIC_DIR / "static"),
+    "VAR_DIR": str(SERVER_VAR_DIR),
+    # BEHIND_PROXY and STATIC_ROOT (static files collected) come from throwaway_database.
     # 4xx answers are logged as warnings by django.request: thousands of expected 409s.
     "LOG_LEVEL": "ERROR",
 }
@@ -366,15 +365,6 @@ def client_settings() -> dict:
         "proxy_headers": headers,
         "csrf_header": csrf_header,
     }
-
-
-def collect_static() -> None:
-    """The hashed static files the pages name (WhiteNoise's manifest), as a deployment collects them."""
-    from django.conf import settings
-    from django.core.management import call_command
-
-    if "django.contrib.staticfiles" in settings.INSTALLED_APPS:
-        call_command("collectstatic", interactive=False, verbosity=0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1026,7 +1016,8 @@ def main() -> None:
     all_merchants = max(args.all_merchants, args.merchants)
 
     try:
-        with throwaway_database("bench_load"):
+        # As production serves it (README): behind a TLS-terminating proxy, static files collected.
+        with throwaway_database("bench_load", behind_proxy=True, static_files=True):
             log(
                 f"generating {all_merchants} merchants ({args.merchants} with tokens), {args.review_items} review "
                 f"items, {args.moderators} moderators…"
@@ -1039,7 +1030,6 @@ def main() -> None:
                 review_items=args.review_items,
             )
             data["sessions"] = moderator_sessions(data["moderator_ids"])
-            collect_static()
             client = client_settings()
             clear_throttles(data["holders"])
             settle_database()
@@ -1055,7 +1045,7 @@ def main() -> None:
             clear_throttles(data["holders"])
             rows = check_database(appeals_before=appeals_before)
     finally:
-        shutil.rmtree(STATIC_DIR, ignore_errors=True)
+        shutil.rmtree(SERVER_VAR_DIR, ignore_errors=True)
 
     figures = summarize(load, args.seconds)
     if rows["appeals_created"] != figures["appeals_filed"]:

@@ -35,13 +35,13 @@ def catalog_overview() -> list[dict]:
     }
     rows = []
     for marketplace in Marketplace.objects.annotate(merchant_count=Count("merchants")):
-        counts = listings.get(marketplace.pk, {})
+        counts = listings.get(marketplace.pk)  # none for a marketplace without listings
         rows.append(
             {
                 "marketplace": marketplace,
                 "merchants": marketplace.merchant_count,
-                "live": counts.get("live", 0),
-                "delisted": counts.get("delisted", 0),
+                "live": counts["live"] if counts else 0,
+                "delisted": counts["delisted"] if counts else 0,
             }
         )
     return rows

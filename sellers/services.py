@@ -64,6 +64,9 @@ def _apply_changes(instance: models.Model, changes: dict[str, Any]) -> tuple[dic
     after: dict[str, Any] = {}
     for name, value in changes.items():
         field = instance._meta.get_field(name)
+        # The editable names are the model's own fields, never a reverse relation's.
+        if not isinstance(field, models.Field):
+            raise TypeError(f"{name!r} is not a field of {type(instance).__name__}")
         old = getattr(instance, field.attname)
         new = value.pk if isinstance(value, models.Model) else value
         if old != new:
@@ -404,9 +407,10 @@ def edit_listing(*, actor: Actor, listing: Listing, **changes: Any) -> Listing:
 
 def _edit_listing(*, actor: Actor, listing: Listing, changes: dict[str, Any]) -> Listing:
     listing = Listing.objects.select_for_update().select_related("category").get(pk=listing.pk)
-    new_category = changes.get("category")
-    moving = new_category is not None and new_category.pk != listing.category_id
-    if moving and listing.category.is_retired and listing.status == Listing.Status.LIVE:
+    sent_category: Category | None = changes.get("category")
+    # Sending the category it is in already is no move.
+    moving_to = sent_category if sent_category is not None and sent_category.pk != listing.category_id else None
+    if moving_to is not None and listing.category.is_retired and listing.status == Listing.Status.LIVE:
         # Its category is being closed: moving it out would slip it past the removal's chunks.
         raise ValidationError(
             {
@@ -414,9 +418,9 @@ def _edit_listing(*, actor: Actor, listing: Listing, changes: dict[str, Any]) ->
                 % {"category": listing.category.name}
             }
         )
-    if moving:
-        changes["category"] = new_category = Category.objects.select_for_update().get(pk=new_category.pk)
-        ensure_category_accepts_listings(new_category)
+    if moving_to is not None:
+        changes["category"] = moving_to = Category.objects.select_for_update().get(pk=moving_to.pk)
+        ensure_category_accepts_listings(moving_to)
     before = snapshot(listing, LISTING_AUDITED_FIELDS)
     # A change of title, description, attributes or category makes a new content version.
     current = versions.content_of(listing)
