@@ -32,6 +32,7 @@ from rest_framework.response import Response
 from backoffice.security import confirmed_device
 from moderation.api.authentication import MERCHANT_AUTHENTICATION_CLASSES
 from moderation.api.errors import as_api_error
+from moderation.api.filters import StrictFilterSet
 from moderation.api.permissions import IsMerchantUser
 from sellers.models import API_TOKEN_NAME_MAX_LENGTH, ApiToken
 from sellers.tokens import api_tokens_of, clean_api_token_name, revoke_api_token
@@ -130,6 +131,14 @@ class IssuedApiTokenSerializer(ApiTokenSerializer):
         return self.context["key"]
 
 
+class ApiTokenFilter(StrictFilterSet):
+    """No filters: only the list's page, read as every other list reads it (``?page=`` is a 400)."""
+
+    class Meta:
+        model = ApiToken
+        fields: list[str] = []
+
+
 UNAUTHORISED = {
     401: OpenApiResponse(description="No valid token or session."),
     403: OpenApiResponse(description="Not a merchant account."),
@@ -145,7 +154,11 @@ TOKEN_ID = OpenApiParameter(
         summary="This merchant's API tokens, expired ones included",
         description="Each token's name, the start of its key, and when it was created, expires and was last used: "
         "never the key itself, which only the answer that issued it held.",
-        responses={200: ApiTokenSerializer(many=True), **UNAUTHORISED},
+        responses={
+            200: ApiTokenSerializer(many=True),
+            400: OpenApiResponse(description="A page number given twice or empty: the errors are listed per field."),
+            **UNAUTHORISED,
+        },
     ),
     destroy=extend_schema(
         summary="Revoke an API token",
@@ -165,7 +178,7 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.
     authentication_classes = MERCHANT_AUTHENTICATION_CLASSES
     permission_classes = [IsAuthenticated, IsMerchantUser]
     serializer_class = ApiTokenSerializer
-    filter_backends = []
+    filterset_class = ApiTokenFilter
     lookup_field = "public_id"
     lookup_url_kwarg = "id"
     lookup_value_regex = UUID_PATTERN

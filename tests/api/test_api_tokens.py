@@ -383,3 +383,11 @@ def test_a_key_issued_by_the_service_for_the_page_is_not_an_api_sign_in(merchant
     assert token.digest == hashlib.sha512(key.encode()).hexdigest()
     assert [event.after["via"] for event in events(AuditVerb.API_TOKEN_ISSUED)] == ["backoffice"]
     assert not events(AuditVerb.API_SIGNED_IN)
+
+
+@pytest.mark.parametrize("query", ["page=", "page=1&page=2"])
+def test_the_token_list_reads_its_page_as_every_list_does(merchant_a, query):
+    response = with_key(sign_in().json()["token"]).get(f"{API}/tokens/?{query}")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["page"]
