@@ -20,3 +20,18 @@
     }
   });
 })();
+
+// On narrow screens a wide table scrolls inside itself (app.css). A keyboard user can scroll it
+// only once it takes focus, so a table that overflows gets a tab stop (and the focus outline),
+// and loses it again when the window grows and it fits: no useless stops on a desktop.
+(function () {
+  "use strict";
+  function updateScrollableTables() {
+    document.querySelectorAll("table.grid").forEach(function (table) {
+      if (table.scrollWidth > table.clientWidth) table.setAttribute("tabindex", "0");
+      else if (table.getAttribute("tabindex") === "0") table.removeAttribute("tabindex");
+    });
+  }
+  updateScrollableTables();
+  window.addEventListener("resize", updateScrollableTables);
+})();
