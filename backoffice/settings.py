@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "backoffice.security.TwoFactorMiddleware",
     "backoffice.security.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "backoffice.middleware.AdminQueryHygieneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a lock-out raised during authentication into its page.
     "axes.middleware.AxesMiddleware",
