@@ -352,6 +352,9 @@ REVIEW_UNDO_MINUTES = env_int("REVIEW_UNDO_MINUTES", 10, minimum=1, maximum=24 *
 APPEAL_DUE_HOURS = env_int("APPEAL_DUE_HOURS", 72, minimum=1, maximum=24 * 60)
 # Queue page size (the queue never counts all its rows for a page: see moderation.views.queue).
 REVIEW_QUEUE_PAGE_SIZE = env_int("REVIEW_QUEUE_PAGE_SIZE", 50, minimum=5, maximum=500)
+# The most items one bulk decision takes ("select all matching" stops there): each is decided in a
+# transaction of its own within the confirming request, whose time grows with the count.
+BULK_DECISION_LIMIT = env_int("BULK_DECISION_LIMIT", 500, minimum=1, maximum=5000)
 # The DSA Transparency Database's batch endpoint (…/api/v1/statements) and its bearer token.
 # Empty URL: statements are queued but nobody submits them (the submitter logs that it is off).
 DSA_TRANSPARENCY_URL = env_str("DSA_TRANSPARENCY_URL", "")

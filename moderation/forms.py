@@ -6,11 +6,13 @@ spaces, joiners, bidi controls): ``VisibleTextFormMixin``, first among each form
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from datetime import date, datetime
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -18,7 +20,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext, pgettext_lazy
 
 from backoffice.text import VisibleTextFormMixin, has_visible_text
-from moderation.models import Policy, PolicyClause, ReviewItem, SanctionKind
+from moderation.models import Policy, PolicyClause, ReviewItem, SanctionKind, SavedQueueView
+from moderation.selectors.saved_views import clean_queue_query
 from sellers.models import Category, Marketplace, Merchant
 
 COMMON_TIMEZONES = [
@@ -179,7 +182,8 @@ class BaseClauseFormSet(forms.BaseInlineFormSet):
         super().clean()
         numbers = []
         for form in self.forms:
-            if not form.cleaned_data or form.cleaned_data.get("DELETE"):
+            # A clause whose number was refused has its own error, and no number to compare.
+            if not form.cleaned_data or form.cleaned_data.get("DELETE") or "number" not in form.cleaned_data:
                 continue
             numbers.append(form.cleaned_data["number"])
         if len(numbers) != len(set(numbers)):
@@ -329,24 +333,75 @@ class NoteForm(VisibleTextFormMixin, forms.Form):
     text = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 2}), label=_("Internal note"))
 
 
+class ItemIdsField(forms.Field):
+    """Review item numbers as a form sends them, one value per ticked box: distinct, in the order given.
+
+    At most ``limit`` of them; each one ASCII digits that fit a bigint ("²" passes isdigit(), and
+    twenty digits pass int() but not PostgreSQL).
+    """
+
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {
+        "invalid": _("Items are named by their numbers."),
+        "too_many": _("At most %(limit)s items can be decided at once."),
+    }
+
+    def __init__(self, *, limit: int, **kwargs):
+        super().__init__(**kwargs)
+        self.limit = limit
+
+    def to_python(self, value) -> list[int]:
+        if not value:
+            return []
+        if not isinstance(value, list | tuple):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        if len(value) > self.limit:
+            raise ValidationError(self.error_messages["too_many"], code="too_many", params={"limit": self.limit})
+        if not all(isinstance(raw, str) and re.fullmatch(r"[0-9]{1,18}", raw) for raw in value):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return list(dict.fromkeys(int(raw) for raw in value))
+
+
 class BulkDecisionForm(VisibleTextFormMixin, forms.Form):
-    items = forms.ModelMultipleChoiceField(
-        queryset=ReviewItem.objects.filter(status__in=[ReviewItem.Status.OPEN, ReviewItem.Status.CLAIMED]),
-        error_messages={
-            "required": _("Select at least one item."),
-            "invalid_choice": _("Item %(value)s is decided already."),
-        },
-        label=_("Items"),
-    )
+    """A bulk decision: the ticked items, or "every item these filters select" (``select_all``).
+
+    With ``select_all`` the ticked items are ignored: the view resolves ``filters`` (the queue's
+    query, cleaned here as a saved view's is) through the queue's own FilterSet into item ids.
+    """
+
+    items = ItemIdsField(limit=1, required=False, label=_("Items"))
+    select_all = forms.BooleanField(required=False, label=_("Every item these filters select"))
+    # No length refusal: the cleaning keeps the known keys, each bounded, of a bounded prefix.
+    filters = forms.CharField(required=False, widget=forms.HiddenInput)
     decision = forms.ChoiceField(choices=ReviewItem.Decision.choices, label=_("Decision"))
     reason = forms.CharField(required=False, max_length=2000, label=_("Reason"))
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["items"].limit = settings.BULK_DECISION_LIMIT
+
+    def clean_filters(self) -> str:
+        return clean_queue_query(self.cleaned_data["filters"])
+
     def clean(self):
         cleaned = super().clean()
+        if not cleaned.get("select_all") and "items" not in self.errors and not cleaned.get("items"):
+            self.add_error("items", _("Select at least one item."))
         dismissed = cleaned.get("decision") == ReviewItem.Decision.DISMISSED
         if dismissed and "reason" not in self.errors and not (cleaned.get("reason") or "").strip():
             self.add_error("reason", _("Say why these are not violations."))
         return cleaned
+
+
+class SavedQueueViewForm(VisibleTextFormMixin, forms.Form):
+    """A name for the queue's current filters, and whether every moderator sees it.
+
+    The service cleans the name (one line, no invisible characters) and refuses a name its owner
+    has already; the query is cleaned there too, whatever this form was sent.
+    """
+
+    name = forms.CharField(max_length=SavedQueueView.NAME_MAX_LENGTH, label=_("Name"))
+    shared = forms.BooleanField(required=False, label=_("Shared with every moderator"))
 
 
 class DetectionRuleForm(VisibleTextFormMixin, forms.Form):

@@ -11,12 +11,17 @@ from moderation.views import (
     removals,
     reports,
     rules,
+    saved_views,
 )
 
 urlpatterns = [
     path("queue/", queue.queue_index, name="queue"),
     path("queue/claim-next/", queue.queue_claim_next, name="queue-claim-next"),
     path("queue/bulk/", queue.queue_bulk, name="queue-bulk"),
+    path("queue/views/", saved_views.saved_view_index, name="queue-views"),
+    path("queue/views/save/", saved_views.saved_view_save, name="queue-view-save"),
+    path("queue/views/<int:view_id>/", saved_views.saved_view_edit, name="queue-view-edit"),
+    path("queue/views/<int:view_id>/delete/", saved_views.saved_view_delete, name="queue-view-delete"),
     path("queue/<int:item_id>/", queue.queue_item, name="queue-item"),
     path("queue/<int:item_id>/undo/", queue.queue_item_undo, name="queue-item-undo"),
     path("queue/assigned/", assignment.assigned_index, name="queue-assigned"),

@@ -15,6 +15,7 @@ from moderation.models.policies import Policy, PolicyClause
 from moderation.models.queue import PolicyScan, ReviewItem, ReviewItemRule, ReviewNote, ScanChunk
 from moderation.models.removals import CategoryRemoval, RemovalChunk
 from moderation.models.sanctions import SUSPENSION_KINDS, EscalationStep, PointsRule, Sanction, SanctionKind
+from moderation.models.saved_views import SavedQueueView
 from moderation.models.statements import StatementBatch, StatementSubmission
 from moderation.models.violations import Violation
 
@@ -39,6 +40,7 @@ __all__ = [
     "ReviewItemRule",
     "ReviewNote",
     "SUSPENSION_KINDS",
+    "SavedQueueView",
     "Sanction",
     "SanctionKind",
     "ScanChunk",

@@ -64,6 +64,8 @@ class AuditVerb(models.IntegerChoices):
     SCAN_STARTED = 411, _("scan started")
     SCAN_COMPLETED = 412, _("scan completed")
     SCAN_FAILED = 413, _("scan failed")
+    SAVED_VIEW_SAVED = 414, _("saved queue view saved")  # created, renamed or its sharing changed
+    SAVED_VIEW_DELETED = 415, _("saved queue view deleted")
     # 500-599: violations and sanctions
     VIOLATION_RECORDED = 501, _("violation recorded")
     VIOLATION_OVERTURNED = 502, _("violation overturned")

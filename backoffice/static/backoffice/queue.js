@@ -34,9 +34,26 @@
     rows[current].scrollIntoView({ block: "nearest" });
   }
 
+  // "Select all N matching items" (Gmail's): offered once every box of the page is ticked; while it is
+  // ticked the count says N, and unticking any row of the page takes it back.
+  var matching = document.getElementById("select-matching");
+  var matchingBox = document.getElementById("select-all-matching");
+  var pageBox = document.getElementById("select-all");
+
   function updateCount() {
+    if (!table) return;
+    var boxes = table.querySelectorAll("tbody input[name=items]");
+    var ticked = table.querySelectorAll("tbody input[name=items]:checked").length;
+    var allTicked = boxes.length > 0 && ticked === boxes.length;
+    if (matchingBox && !allTicked) matchingBox.checked = false;
+    if (matching) matching.hidden = !allTicked;
+    if (pageBox) pageBox.checked = allTicked;
     var count = document.getElementById("selected-count");
-    if (count && table) count.textContent = table.querySelectorAll("tbody input[name=items]:checked").length;
+    if (count) count.textContent = matchingBox && matchingBox.checked ? matching.dataset.matching : ticked;
+  }
+
+  function tickPage(on) {
+    table.querySelectorAll("tbody input[name=items]").forEach(function (box) { box.checked = on; });
   }
 
   if (table) {
@@ -46,13 +63,21 @@
       window.location = row.dataset.href;
     });
     table.addEventListener("change", updateCount);
-    var all = document.getElementById("select-all");
-    if (all) {
-      all.addEventListener("change", function () {
-        table.querySelectorAll("tbody input[name=items]").forEach(function (box) { box.checked = all.checked; });
+    if (pageBox) {
+      pageBox.addEventListener("change", function () {
+        tickPage(pageBox.checked);
         updateCount();
       });
     }
+    if (matchingBox) {
+      matchingBox.addEventListener("change", function () {
+        if (matchingBox.checked) tickPage(true);
+        updateCount();
+      });
+      // A refused "select all matching" comes back ticked: so are the page's boxes it stands for.
+      if (matchingBox.checked) tickPage(true);
+    }
+    updateCount();
   }
 
   // The shortcuts overlay: a modal <dialog> moves focus into itself and closes on Escape;
