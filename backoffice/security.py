@@ -30,7 +30,6 @@ from axes.signals import user_locked_out
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import F, Value
@@ -45,8 +44,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from backoffice.models import Profile, SignInFailure
 from backoffice.roles import Role, has_role
-from moderation.models import AuditEvent, AuditVerb
-from moderation.services.audit import record_event
+from moderation.models import AuditVerb
+from moderation.services.audit import AnonymousActor, EventRow, record_event, record_events
 
 logger = logging.getLogger(__name__)
 
@@ -359,15 +358,13 @@ def _record_anonymous(*, verb: AuditVerb, username: str, reason: str, after: dic
     else:
         user = User.objects.filter(**{User.USERNAME_FIELD: username}).first() if username else None
         target_repr = str(user) if user is not None else f"no such user: {username}"
-    AuditEvent.objects.create(
-        actor=None,
-        actor_name=f"anonymous:{username}"[:150],
+    record_events(
+        actor=AnonymousActor(username),
         verb=verb,
-        target_type=ContentType.objects.get_for_model(User),
-        target_id=user.pk if user is not None else 0,
-        target_repr=target_repr[:200],
-        reason=reason,
-        after=after,
+        target_type=User,
+        rows=[
+            EventRow(target_id=user.pk if user is not None else 0, target_repr=target_repr, after=after, reason=reason)
+        ],
     )
 
 

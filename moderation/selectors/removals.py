@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from moderation.models import CategoryRemoval, PolicyScan, RemovalChunk, ScanChunk
 from sellers.models import Listing
 from sellers.selectors import category_subtree
+
+# A running removal with no finished chunk for this long is considered stuck: its pending
+# chunks are queued again (harmless if they were only slow: a done chunk is skipped).
+STALL_AFTER = timedelta(minutes=2)
 
 
 def removal_dry_run(categories, *, policy=None) -> dict:
@@ -118,10 +124,18 @@ def chunked_job_progress(job, *, failed_chunks: int, stalled: bool, finished: bo
     }
 
 
+def is_stalled(removal: CategoryRemoval, *, now: datetime | None = None) -> bool:
+    """Running, and no chunk has finished for ``STALL_AFTER``."""
+    now = now or timezone.now()
+    return (
+        removal.status == CategoryRemoval.Status.RUNNING
+        and removal.last_progress_at is not None
+        and now - removal.last_progress_at > STALL_AFTER
+    )
+
+
 def removal_progress(removal: CategoryRemoval) -> dict:
     """The figures the progress bar polls for: done of total, rate, time left, outcome."""
-    from moderation.services.removals import is_stalled
-
     progress = chunked_job_progress(
         removal,
         failed_chunks=RemovalChunk.objects.filter(removal=removal, status=RemovalChunk.Status.FAILED).count(),

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from moderation.models import AuditEvent, AuditVerb, EscalationStep, Notice, Policy, Sanction, SanctionKind, Violation
 from moderation.models.sanctions import SEVERITY
-from moderation.services.violations import counted_violations
+from moderation.selectors.ledger import counted_violations
 from sellers.models import Merchant
 
 SELLING_BLOCKED_BY = [

@@ -33,10 +33,10 @@ from moderation.models import (
     Violation,
 )
 from moderation.models.appeals import OPEN_STATUSES
+from moderation.selectors.ledger import merchant_points
 from moderation.services.audit import Actor, SystemActor, record_event, snapshot
 from moderation.services.notices import NoticeDraft, create_notices
 from moderation.services.sanctions import recompute_enforcement_status
-from moderation.services.violations import merchant_points
 from sellers.models import Category, Listing, Merchant
 from sellers.versions import record_version, version_content
 

@@ -7,8 +7,6 @@ e-mail goes out from a task queued after commit; a beat sweep picks up anything 
 
 from __future__ import annotations
 
-import json
-import random
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,21 +17,18 @@ from zoneinfo import ZoneInfo
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.contrib.contenttypes.models import ContentType
 from django.core.mail import EmailMessage, get_connection
-from django.db import connection, models, transaction
+from django.db import transaction
 from django.db.models import F, prefetch_related_objects
-from django.template.base import FilterExpression, TextNode, Variable, VariableDoesNotExist, VariableNode
-from django.template.context import make_context
-from django.template.defaulttags import AutoEscapeControlNode, ForNode, IfNode, TemplateLiteral
+from django.template.base import VariableNode
 from django.template.loader import get_template
-from django.template.smartif import TokenBase
 from django.utils import timezone, translation
-from django.utils.safestring import SafeString
 
 from backoffice.text import email_subject, neutralise_text, one_line
-from moderation.models import AuditEvent, AuditVerb, Notice, Policy, PolicyClause
-from moderation.services.audit import SystemActor, actor_label
+from moderation.bulk import insert_rows
+from moderation.models import AuditVerb, Notice, Policy, PolicyClause
+from moderation.notice_batch import TemplateBatch
+from moderation.services.audit import EventRow, SystemActor, record_event, record_events
 from sellers.models import Merchant
 
 # 1,000 notices are about 2 MB of rendered text in memory at once.
@@ -155,302 +150,6 @@ def render_notices(pairs: list[tuple[Merchant, NoticeDraft]]) -> list[tuple[str,
     return results
 
 
-# --- Rendering a batch of notices from one template ----------------------------------------------
-#
-# A sweep writes thousands of notices from one template that differ in a few places (the
-# store's name, the sanction's number, the violations listed) and agree on the rest (the
-# measure, its dates, the ground, the ladder). Django renders a notice in about 2 ms,
-# most of it resolving variables and formatting dates that every notice shares. So a
-# batch is rendered in two layers: per *shape* (the values of the variables that few
-# notices differ in), the template once, leaving holes where the other variables are
-# read; per notice, only the nodes in the holes. The text is what ``template.render``
-# gives, by construction:
-#
-# - a node is rendered once per shape only if every variable it reads (found by walking
-#   its compiled nodes) is part of the shape; anything the walk does not understand (a
-#   tag other than if/for/autoescape, an unknown condition) is rendered per notice;
-# - values are compared by type and value for scalars, and by identity for anything
-#   else (model instances, dicts), so two notices share a shape only when the template
-#   reads the very same things from them;
-# - an ``{% if %}`` whose condition differs between notices is decided per notice, and
-#   the branch it takes is compiled the same way. (A ``{% for %}`` over what differs, the
-#   violations listed, is rendered whole per notice: compiling its body per kind of line
-#   saved no time, reading each line's kind cost what rendering it did.)
-# - which variables make the shape is decided from a sample of the batch: those whose
-#   values repeat enough that the number of shapes stays small. A wrong guess costs
-#   time, never text: a shape the sample did not foresee is compiled when it comes.
-
-_UNDECIDED = object()
-_SCALARS = frozenset({str, int, bool, float, Decimal, date, datetime, timedelta, type(None), SafeString})
-# One shape per this many notices at most: more shapes would render most of the template per notice anyway.
-NOTICES_PER_SHAPE = 8
-# How many notices of a batch are looked at to find what they share.
-SHAPE_SAMPLE = 64
-
-
-def _expression_paths(expression) -> frozenset[str] | None:
-    """The variables (dotted paths) a ``{{ }}`` expression or an ``{% if %}`` condition reads; None if unknown."""
-    if expression is None:
-        return frozenset()
-    if isinstance(expression, FilterExpression):
-        variables = [expression.var, *(arg for _, args in expression.filters for lookup, arg in args if lookup)]
-        return frozenset(v.var for v in variables if isinstance(v, Variable) and v.lookups is not None)
-    if isinstance(expression, TemplateLiteral):
-        return _expression_paths(expression.value)
-    if isinstance(expression, TokenBase) and expression.first is not None:  # and, or, not, ==, in, …
-        first, second = _expression_paths(expression.first), _expression_paths(expression.second)
-        return None if first is None or second is None else first | second
-    return None
-
-
-def _fingerprint(value, alive: list):
-    """What a value is, for the template: equal fingerprints render alike."""
-    kind = type(value)
-    if kind in _SCALARS:
-        return kind, value, getattr(value, "tzinfo", None)
-    if kind is list or kind is tuple:
-        return kind, tuple(_fingerprint(item, alive) for item in value)
-    alive.append(value)  # its id stays its own while the batch renders (see TemplateBatch.render)
-    return kind, id(value)
-
-
-class TemplateBatch:
-    """One compiled template rendered for many contexts, each shared part once (see above)."""
-
-    def __init__(self, template) -> None:
-        self.template = getattr(template, "template", template)  # the backend's wrapper, or a base Template
-        self.autoescape = self.template.engine.autoescape
-        # What each node outside loops reads, by id; None: not known, it is rendered per notice.
-        self.paths: dict[int, frozenset[str] | None] = {}
-        self.conditions: dict[int, frozenset[str] | None] = {}
-        self.variables: dict[str, Variable] = {}  # what the template reads from the context
-        self._walk(self.template.nodelist, frozenset())
-
-    def _walk(self, nodelist, local: frozenset[str]) -> frozenset[str] | None:
-        """The variables the nodes read, minus loop variables (``local``); records each node's, outside loops."""
-        found: set[str] = set()
-        known = True
-        for node in nodelist:
-            paths = self._node_paths(node, local)
-            if not local:
-                self.paths[id(node)] = paths
-            if paths is None:
-                known = False
-            else:
-                found |= paths
-        return frozenset(found) if known else None
-
-    def _node_paths(self, node, local: frozenset[str]) -> frozenset[str] | None:
-        if isinstance(node, TextNode):
-            return frozenset()
-        if isinstance(node, VariableNode):
-            paths = self._note(_expression_paths(node.filter_expression), local)
-        elif isinstance(node, IfNode):
-            paths = frozenset()
-            for condition, nodelist in node.conditions_nodelists:
-                reads = self._note(_expression_paths(condition), local)
-                if not local:
-                    self.conditions[id(condition)] = reads
-                inner = self._walk(nodelist, local)
-                paths = None if paths is None or reads is None or inner is None else paths | reads | inner
-        elif isinstance(node, ForNode):
-            reads = self._note(_expression_paths(node.sequence), local)
-            inner_local = local | {*node.loopvars, "forloop"}
-            loop, empty = self._walk(node.nodelist_loop, inner_local), self._walk(node.nodelist_empty, inner_local)
-            paths = None if reads is None or loop is None or empty is None else reads | loop | empty
-        elif isinstance(node, AutoEscapeControlNode):
-            paths = self._walk(node.nodelist, local)
-        else:
-            return None
-        if paths is None:
-            return None
-        return frozenset(path for path in paths if path.split(".", 1)[0] not in local)
-
-    def _note(self, paths: frozenset[str] | None, local: frozenset[str]) -> frozenset[str] | None:
-        """Keep a compiled Variable for each path read from the context (not a loop's own)."""
-        for path in paths or ():
-            if path not in self.variables and path.split(".", 1)[0] not in local:
-                self.variables[path] = Variable(path)
-        return paths
-
-    # --- rendering ---
-
-    def render(self, contexts: list[dict[str, Any]]) -> list[str]:
-        """The texts ``template.render(context)`` gives for each context."""
-        if len(contexts) == 1:
-            return [self.template.render(make_context(contexts[0], autoescape=self.autoescape))]
-        prepared = [make_context(context, autoescape=self.autoescape) for context in contexts]
-        # Whatever was fingerprinted by identity stays alive while the batch renders: a freed
-        # object's id could be another's.
-        alive: list = []
-        seen: dict[tuple, dict] = {}
-        # Which variables make the shape, judged on a sample: it decides only how much is shared.
-        # Drawn at random (the same each time for a batch of this size): a fixed stride could
-        # fall in step with a pattern in the batch and see one value where there are many.
-        picks = random.Random(len(prepared)).sample(range(len(prepared)), min(SHAPE_SAMPLE, len(prepared)))
-        sample = [prepared[index] for index in sorted(picks)]
-        everything = self._by_root(self.variables)
-        prints = [self._fingerprints(context, everything, seen, alive) for context in sample]
-        shared = _shared_paths(self.variables, prints, limit=max(1, len(sample) // NOTICES_PER_SHAPE))
-        self.volatile = frozenset(self.variables) - shared
-        by_root = self._by_root(shared)
-        order = sorted(shared)
-        programs: dict[tuple, list] = {}
-        texts = []
-        for context in prepared:
-            values = self._fingerprints(context, by_root, seen, alive)
-            key = tuple(values[path] for path in order)
-            with context.render_context.push_state(self.template), context.bind_template(self.template):
-                context.template_name = self.template.name
-                program = programs.get(key)
-                if program is None:
-                    program = programs[key] = self._compile(
-                        self.template.nodelist, context, self.autoescape, self.volatile
-                    )
-                texts.append(self._run(program, context))
-        return texts
-
-    def _by_root(self, paths) -> list[tuple[str, list[tuple[str, Variable]]]]:
-        grouped: dict[str, list[tuple[str, Variable]]] = {}
-        for path in sorted(paths):
-            grouped.setdefault(path.split(".", 1)[0], []).append((path, self.variables[path]))
-        return list(grouped.items())
-
-    @staticmethod
-    def _fingerprints(context, by_root, seen: dict, alive: list) -> dict[str, Any]:
-        """The fingerprints of the variables in ``by_root`` for one context.
-
-        Variables are grouped by their first name: a notice whose ``policy`` (or ``ladder``,
-        ``clause``, a date) is the very object an earlier one had reads the same values from
-        it, so they are resolved once per object (templates read facts, not the clock). A
-        variable that raises gets a fingerprint of its own: its notice renders it alone, and
-        raises where ``template.render`` would.
-        """
-        values: dict[str, Any] = {}
-        for root, variables in by_root:
-            raw = context.get(root, _UNDECIDED)
-            key = None if callable(raw) else (root, id(variables), _fingerprint(raw, alive))
-            known = seen.get(key) if key else None
-            if known is None:
-                known = {path: _resolved(variable, context, alive) for path, variable in variables}
-                if key:
-                    seen[key] = known
-            values.update(known)
-        return values
-
-    def _compile(self, nodelist, context, autoescape: bool, volatile: frozenset[str]) -> list:
-        """The nodes for one shape: text where they render alike for the whole shape, holes elsewhere.
-
-        A hole is a node rendered per notice, ``(node, autoescape)``, or an ``{% if %}`` whose
-        condition reads what differs between notices: its branches are compiled in turn.
-        """
-        parts: list = []
-        context.autoescape = autoescape
-        self._compile_nodes(nodelist, context, parts, volatile)
-        merged: list = []
-        for part in parts:
-            if type(part) is str and merged and type(merged[-1]) is str:
-                merged[-1] += part
-            else:
-                merged.append(part)
-        return merged
-
-    def _compile_nodes(self, nodelist, context, parts: list, volatile: frozenset[str]) -> None:
-        for node in nodelist:
-            paths = self.paths.get(id(node))
-            if paths is not None and paths.isdisjoint(volatile):
-                parts.append(str.__str__(node.render_annotated(context)))
-            elif isinstance(node, AutoEscapeControlNode):
-                before, context.autoescape = context.autoescape, node.setting
-                self._compile_nodes(node.nodelist, context, parts, volatile)
-                context.autoescape = before
-            elif isinstance(node, IfNode):
-                branch = self._branch(node, context, volatile)
-                if branch is _UNDECIDED:
-                    parts.append(_IfHole(node, context.autoescape, volatile))
-                elif branch is not None:
-                    self._compile_nodes(branch, context, parts, volatile)
-            else:
-                parts.append((node, context.autoescape))
-
-    def _branch(self, node: IfNode, context, volatile: frozenset[str]):
-        """The branch an ``{% if %}`` takes for the whole shape, None for none, or _UNDECIDED."""
-        for condition, nodelist in node.conditions_nodelists:
-            if condition is None:
-                return nodelist
-            reads = self.conditions.get(id(condition))
-            if reads is None or not reads.isdisjoint(volatile):
-                return _UNDECIDED
-            try:
-                match = condition.eval(context)
-            except VariableDoesNotExist:  # as IfNode.render
-                match = None
-            if match:
-                return nodelist
-        return None
-
-    def _run(self, program: list, context) -> str:
-        """One notice's text from its shape's program."""
-        texts = []
-        for part in program:
-            kind = type(part)
-            if kind is str:
-                texts.append(part)
-            elif kind is tuple:
-                node, context.autoescape = part
-                texts.append(node.render_annotated(context))
-            else:
-                texts.append(part.run(self, context))
-        return "".join(texts)
-
-
-def _resolved(variable: Variable, context, alive: list):
-    try:
-        return _fingerprint(variable.resolve(context), alive)
-    except VariableDoesNotExist:
-        return _UNDECIDED
-    except Exception:  # noqa: BLE001 - a fingerprint of its own (see TemplateBatch._fingerprints)
-        return object()
-
-
-def _shared_paths(variables, prints: list[dict], *, limit: int) -> frozenset[str]:
-    """The variables a shape is made of: the most repeated first, while the shapes stay within ``limit``."""
-    counts = {path: len({values[path] for values in prints}) for path in variables}
-    shared = set()
-    keys = [0] * len(prints)
-    for path in sorted(counts, key=lambda path: (counts[path], path)):
-        candidate = [hash((key, values[path])) for key, values in zip(keys, prints, strict=True)]
-        if len(set(candidate)) <= limit:
-            shared.add(path)
-            keys = candidate
-    return frozenset(shared)
-
-
-class _IfHole:
-    """An ``{% if %}`` decided per notice; the branch it takes is compiled once per shape."""
-
-    def __init__(self, node: IfNode, autoescape: bool, volatile: frozenset[str]) -> None:
-        self.node, self.autoescape, self.volatile = node, autoescape, volatile
-        self.programs: dict[int, list] = {}
-
-    def run(self, batch: TemplateBatch, context) -> str:
-        context.autoescape = self.autoescape
-        for index, (condition, nodelist) in enumerate(self.node.conditions_nodelists):
-            if condition is not None:  # as IfNode.render
-                try:
-                    match = condition.eval(context)
-                except VariableDoesNotExist:
-                    match = None
-            else:
-                match = True
-            if match:
-                program = self.programs.get(index)
-                if program is None:
-                    program = self.programs[index] = batch._compile(nodelist, context, self.autoescape, self.volatile)
-                return batch._run(program, context)
-        return ""
-
-
 def create_notices(drafts: Iterable[NoticeDraft]) -> int:
     """Store one notice per draft whose ``dedupe_key`` is new, with its audit event; mail after commit.
 
@@ -508,110 +207,24 @@ def _create_batch(drafts: list[NoticeDraft]) -> int:
             }
         )
     by_key = {row["dedupe_key"]: row for row in rows}
-    notice_type = ContentType.objects.get_for_model(Notice)
     inserted = insert_rows(Notice, rows, returning=("id", "dedupe_key"))
-    insert_rows(
-        AuditEvent,
-        [
-            {
-                "occurred_at": now,
-                "actor_id": None,
-                "actor_name": actor_label(NOTICE_ACTOR),
-                "verb": AuditVerb.NOTICE_CREATED,
-                "target_type_id": notice_type.pk,
-                "target_id": notice_id,
-                "target_repr": by_key[key]["subject"][:200],
-                "merchant_id": by_key[key]["merchant_id"],
-                "policy_id": by_key[key]["policy_id"],
-                "after": {"kind": by_key[key]["kind"], "dedupe_key": key, "restricts": by_key[key]["restricts"]},
-            }
+    record_events(
+        actor=NOTICE_ACTOR,
+        verb=AuditVerb.NOTICE_CREATED,
+        target_type=Notice,
+        at=now,
+        rows=(
+            EventRow(
+                target_id=notice_id,
+                target_repr=by_key[key]["subject"],
+                merchant_id=by_key[key]["merchant_id"],
+                policy_id=by_key[key]["policy_id"],
+                after={"kind": by_key[key]["kind"], "dedupe_key": key, "restricts": by_key[key]["restricts"]},
+            )
             for notice_id, key in inserted
-        ],
+        ),
     )
     return len(inserted)
-
-
-# --- Writing many rows -----------------------------------------------------------------------
-
-
-def _json_value(value):
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, (Decimal, uuid.UUID)):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} cannot travel in a row")
-
-
-def insert_rows(
-    model: type[models.Model], rows: list[dict[str, Any]], *, returning: tuple[str, ...] = (), skip_existing: str = ""
-) -> list[tuple]:
-    """INSERT rows of ``model`` in one statement; the ``returning`` columns of each row inserted.
-
-    A row maps field attnames to values; a field it leaves out takes the model's default,
-    as in ``model(**row)``. ``skip_existing`` names a unique field: a row whose value is
-    taken already (by a concurrent or repeated run) is skipped and not returned.
-
-    On PostgreSQL the rows travel as one JSON document that the server unpacks
-    (``jsonb_to_recordset``: as ``json`` the document was parsed twice, by the cast and the read):
-    ``bulk_create`` binds each value of each row on the client (psycopg quotes every
-    element of its UNNEST arrays in Python), which cost more than the inserts themselves
-    for a few thousand notices or audit events. Like ``bulk_create``, this sends no
-    signals and does not call ``save()``.
-    """
-    if not rows:
-        return []
-    # Every column but the ones the database fills in (the id).
-    columns = [column for column in model._meta.concrete_fields if not column.db_returning]
-    names = {column.attname for column in columns}
-    rows = [{**row} for row in rows]  # the caller's rows stay as they were
-    for row in rows:
-        if not names <= row.keys():
-            for column in columns:
-                if column.attname not in row:
-                    row[column.attname] = column.get_default()
-    if connection.vendor != "postgresql":
-        return _insert_rows_with_orm(model, rows, returning=returning, skip_existing=skip_existing)
-    for column in columns:
-        if isinstance(column, models.JSONField):  # as Django stores it: through the field's own encoder
-            encode, name = (column.encoder or json.JSONEncoder)().encode, column.attname
-            for row in rows:
-                if row[name] is not None:
-                    row[name] = encode(row[name])
-    quote = connection.ops.quote_name
-
-    def unpacked(column) -> str:
-        return f"r.{quote(column.attname)}" + ("::jsonb" if isinstance(column, models.JSONField) else "")
-
-    def declared(column) -> str:
-        kind = "text" if isinstance(column, models.JSONField) else column.db_type(connection)
-        return f"{quote(column.attname)} {kind}"
-
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(column.column) for column in columns)}) "
-        f"SELECT {', '.join(unpacked(column) for column in columns)} "
-        f"FROM jsonb_to_recordset(%s::jsonb) AS r({', '.join(declared(column) for column in columns)})"
-    )
-    if skip_existing:
-        sql += f" ON CONFLICT ({quote(model._meta.get_field(skip_existing).column)}) DO NOTHING"
-    if returning:
-        sql += f" RETURNING {', '.join(quote(model._meta.get_field(name).column) for name in returning)}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [json.dumps(rows, default=_json_value, ensure_ascii=False)])
-        return [tuple(found) for found in cursor.fetchall()] if returning else []
-
-
-def _insert_rows_with_orm(model, rows: list[dict[str, Any]], *, returning, skip_existing: str) -> list[tuple]:
-    """The same through ``bulk_create`` (SQLite: the demo). Its writers take turns, so reading first is enough."""
-    instances = [model(**row) for row in rows]
-    if skip_existing:
-        taken = set(
-            model.objects.filter(**{f"{skip_existing}__in": [row[skip_existing] for row in rows]}).values_list(
-                skip_existing, flat=True
-            )
-        )
-        instances = [instance for instance in instances if getattr(instance, skip_existing) not in taken]
-    model.objects.bulk_create(instances)
-    return [tuple(getattr(instance, name) for name in returning) for instance in instances]
 
 
 def claim_unsent_notices(*, limit: int = EMAIL_BATCH_SIZE) -> list[int]:
@@ -705,14 +318,12 @@ def _record_delivery_failure(notice: Notice, error: Exception) -> None:
         last_error=str(error)[:2000],
     )
     if gave_up:
-        AuditEvent.objects.create(
-            actor_name=actor_label(NOTICE_ACTOR),
+        record_event(
+            actor=NOTICE_ACTOR,
             verb=AuditVerb.NOTICE_DELIVERY_FAILED,
-            target_type=ContentType.objects.get_for_model(Notice),
-            target_id=notice.pk,
-            target_repr=notice.subject[:200],
-            merchant_id=notice.merchant_id,
-            policy_id=notice.policy_id,
+            target=notice,
+            merchant=notice.merchant_id,
+            policy=notice.policy_id,
             reason=f"Gave up after {attempts} attempts: {error}",
         )
 

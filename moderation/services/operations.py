@@ -12,14 +12,12 @@ back to ``pending`` for their usual sweep, which is queued at once.
 
 from __future__ import annotations
 
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from moderation.models import (
-    AuditEvent,
     AuditVerb,
     CategoryRemoval,
     Notice,
@@ -38,7 +36,7 @@ from moderation.selectors.operations import (
 )
 from moderation.services import removals as removal_services
 from moderation.services import scanning
-from moderation.services.audit import Actor, actor_label, actor_user, record_event
+from moderation.services.audit import Actor, EventRow, record_event, record_events
 
 # Rows one press of "retry all" takes: 500 notices or statements and their 500 audit rows
 # are one short transaction; a bigger backlog takes a few presses (the page says how many remain).
@@ -214,23 +212,23 @@ def _retry_notices(*, actor: Actor, notices, limit: int) -> int:
     if stuck_ids:
         Notice.objects.filter(pk__in=stuck_ids).update(email_status=Notice.EmailStatus.PENDING, email_claimed_until=now)
     reason = "E-mail delivery retried from the operations page."
-    notice_type = ContentType.objects.get_for_model(Notice)
-    AuditEvent.objects.bulk_create(
-        AuditEvent(
-            occurred_at=now,
-            actor=actor_user(actor),
-            actor_name=actor_label(actor),
-            verb=NOTICE_RETRY_VERB,
-            target_type=notice_type,
-            target_id=row["pk"],
-            target_repr=row["subject"][:200],
-            merchant_id=row["merchant_id"],
-            policy_id=row["policy_id"],
-            before={"email_status": row["email_status"], "email_attempts": row["email_attempts"]},
-            after={"email_status": Notice.EmailStatus.PENDING},
-            reason=reason,
-        )
-        for row in chosen
+    record_events(
+        actor=actor,
+        verb=NOTICE_RETRY_VERB,
+        target_type=Notice,
+        at=now,
+        rows=(
+            EventRow(
+                target_id=row["pk"],
+                target_repr=row["subject"],
+                merchant_id=row["merchant_id"],
+                policy_id=row["policy_id"],
+                before={"email_status": row["email_status"], "email_attempts": row["email_attempts"]},
+                after={"email_status": Notice.EmailStatus.PENDING},
+                reason=reason,
+            )
+            for row in chosen
+        ),
     )
     from moderation.tasks import send_pending_notices
 
@@ -275,27 +273,27 @@ def _retry_statements(*, actor: Actor, submissions, limit: int) -> int:
         status=StatementSubmission.Status.PENDING, attempts=0, next_attempt_at=now, claimed_until=None
     )
     reason = "Submission to the DSA Transparency Database retried from the operations page."
-    submission_type = ContentType.objects.get_for_model(StatementSubmission)
-    AuditEvent.objects.bulk_create(
-        AuditEvent(
-            occurred_at=now,
-            actor=actor_user(actor),
-            actor_name=actor_label(actor),
-            verb=STATEMENT_RETRY_VERB,
-            target_type=submission_type,
-            target_id=row["pk"],
-            target_repr=f"Statement {row['puid']}"[:200],
-            merchant_id=row["notice__merchant_id"],
-            policy_id=row["notice__policy_id"],
-            before={
-                "status": StatementSubmission.Status.FAILED,
-                "attempts": row["attempts"],
-                "last_error": row["last_error"][:500],
-            },
-            after={"status": StatementSubmission.Status.PENDING, "attempts": 0},
-            reason=reason,
-        )
-        for row in chosen
+    record_events(
+        actor=actor,
+        verb=STATEMENT_RETRY_VERB,
+        target_type=StatementSubmission,
+        at=now,
+        rows=(
+            EventRow(
+                target_id=row["pk"],
+                target_repr=f"Statement {row['puid']}",
+                merchant_id=row["notice__merchant_id"],
+                policy_id=row["notice__policy_id"],
+                before={
+                    "status": StatementSubmission.Status.FAILED,
+                    "attempts": row["attempts"],
+                    "last_error": row["last_error"][:500],
+                },
+                after={"status": StatementSubmission.Status.PENDING, "attempts": 0},
+                reason=reason,
+            )
+            for row in chosen
+        ),
     )
     from moderation.tasks import submit_statements
 

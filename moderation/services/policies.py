@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.text import has_visible_text
-from moderation.models import AuditVerb, Notice, Policy, PolicyClause
+from moderation.models import AuditVerb, EscalationStep, Notice, PointsRule, Policy, PolicyClause, SanctionKind
 from moderation.selectors.policies import merchants_hit_by_policy
 from moderation.services.audit import Actor, actor_user, record_event, snapshot
 from moderation.services.notices import NoticeDraft, create_notices
@@ -220,9 +220,7 @@ def new_policy_version(*, actor: Actor, policy: Policy) -> Policy:
 
     if policy.detection_rules.exists():
         copy_detection_rules(actor=actor, source=policy, target=draft)
-    from moderation.services.sanctions import copy_penalty_rules  # and so do its points and ladder
-
-    if policy.points_rules.exists() or policy.escalation_steps.exists():
+    if policy.points_rules.exists() or policy.escalation_steps.exists():  # and so do its points and ladder
         copy_penalty_rules(actor=actor, source=policy, target=draft)
     record_event(
         actor=actor,
@@ -368,3 +366,91 @@ def retire_policy(*, actor: Actor, policy: Policy, reason: str) -> Policy:
         reason=reason,
     )
     return policy
+
+
+# --- The ladder and the points table, as policy data ----------------------------------------
+
+
+@dataclass(frozen=True)
+class PointsText:
+    kind: str
+    points: int
+    daily_cap_applies: bool = True
+    clause_number: int | None = None
+
+
+@dataclass(frozen=True)
+class StepText:
+    threshold: int
+    kind: str
+    duration_days: int | None = None
+    compliance_days: int | None = None
+    delists_all: bool = False
+
+
+@transaction.atomic
+def set_penalty_rules(*, actor: Actor, policy: Policy, points: list[PointsText], ladder: list[StepText]) -> None:
+    """Replace a draft policy's points table and ladder (announced policies change by a new version)."""
+    if not policy.is_editable:
+        raise ValidationError("Only a draft's penalty rules can change: announce a new version instead.")
+    errors = {}
+    thresholds = [step.threshold for step in ladder]
+    if len(set(thresholds)) != len(thresholds) or any(t < 1 for t in thresholds):
+        errors["ladder"] = "Each step needs its own threshold of at least 1 point."
+    if any(step.kind not in SanctionKind.values for step in ladder):
+        errors["ladder"] = "Each step needs a kind of sanction."
+    clauses = {clause.number: clause for clause in policy.clauses.all()}
+    if any(row.clause_number is not None and row.clause_number not in clauses for row in points):
+        errors["points"] = "A points rule names a clause the policy does not have."
+    if errors:
+        raise ValidationError(errors)
+    policy.points_rules.all().delete()
+    policy.escalation_steps.all().delete()
+    PointsRule.objects.bulk_create(
+        PointsRule(
+            policy=policy,
+            kind=row.kind,
+            clause=clauses.get(row.clause_number) if row.clause_number else None,
+            points=row.points,
+            daily_cap_applies=row.daily_cap_applies,
+        )
+        for row in points
+    )
+    EscalationStep.objects.bulk_create(
+        EscalationStep(
+            policy=policy,
+            threshold=step.threshold,
+            kind=step.kind,
+            duration_days=step.duration_days,
+            compliance_days=step.compliance_days,
+            delists_all=step.delists_all,
+        )
+        for step in ladder
+    )
+    record_event(
+        actor=actor,
+        verb=AuditVerb.POLICY_EDITED,
+        target=policy,
+        policy=policy,
+        after={
+            "points": [
+                f"{row.kind}{f' §{row.clause_number}' if row.clause_number else ''}: {row.points}" for row in points
+            ],
+            "ladder": [f"{step.threshold}: {step.kind} {step.duration_days or ''}".strip() for step in ladder],
+        },
+    )
+
+
+def copy_penalty_rules(*, actor: Actor, source: Policy, target: Policy) -> None:
+    set_penalty_rules(
+        actor=actor,
+        policy=target,
+        points=[
+            PointsText(rule.kind, rule.points, rule.daily_cap_applies, rule.clause.number if rule.clause else None)
+            for rule in source.points_rules.select_related("clause")
+        ],
+        ladder=[
+            StepText(step.threshold, step.kind, step.duration_days, step.compliance_days, step.delists_all)
+            for step in source.escalation_steps.all()
+        ],
+    )

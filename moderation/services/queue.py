@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -25,7 +24,6 @@ from backoffice.roles import Role, has_role
 from backoffice.text import has_visible_text
 from moderation.models import (
     Appeal,
-    AuditEvent,
     AuditVerb,
     Notice,
     Policy,
@@ -35,7 +33,7 @@ from moderation.models import (
     ReviewNote,
     Violation,
 )
-from moderation.services.audit import Actor, SystemActor, actor_label, actor_user, record_event
+from moderation.services.audit import Actor, EventRow, SystemActor, record_event, record_events
 from moderation.services.notices import NoticeDraft, create_notices
 from moderation.services.transparency import VISIBILITY_REMOVED, statement_fields
 from moderation.services.violations import merchant_points, record_violation
@@ -163,21 +161,21 @@ def open_review_items(
         # The content each new item judged, kept for the diff a moderator sees if the listing changes.
         opened = {listing_id for _pk, listing_id, *_rest in created}
         ensure_versions([listing for listing, _found in detections if listing.pk in opened])
-        item_type = ContentType.objects.get_for_model(ReviewItem)
-        AuditEvent.objects.bulk_create(
-            AuditEvent(
-                occurred_at=now,
-                actor=actor_user(actor),
-                actor_name=actor_label(actor),
-                verb=AuditVerb.REVIEW_ITEM_OPENED,
-                target_type=item_type,
-                target_id=pk,
-                target_repr=f"Review #{pk}: listing {listing_id}",
-                merchant_id=merchant_id,
-                policy=policy,
-                after={"listing": listing_id, "score": str(score), "source": source},
-            )
-            for pk, listing_id, merchant_id, score in created
+        record_events(
+            actor=actor,
+            verb=AuditVerb.REVIEW_ITEM_OPENED,
+            target_type=ReviewItem,
+            at=now,
+            rows=(
+                EventRow(
+                    target_id=pk,
+                    target_repr=f"Review #{pk}: listing {listing_id}",
+                    merchant_id=merchant_id,
+                    policy_id=policy.pk,
+                    after={"listing": listing_id, "score": str(score), "source": source},
+                )
+                for pk, listing_id, merchant_id, score in created
+            ),
         )
     return len(created)
 

@@ -11,19 +11,18 @@ The work is set-based and crash-safe:
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.text import has_visible_text
+from moderation.bulk import delist_listing_range, plan_listing_ranges, skip_wal_flush_at_commit
 from moderation.models import (
     AuditVerb,
     CategoryRemoval,
@@ -32,18 +31,14 @@ from moderation.models import (
     PolicyClause,
     RemovalChunk,
 )
-from moderation.selectors.removals import removal_dry_run
+from moderation.selectors.removals import STALL_AFTER, is_stalled, removal_dry_run
 from moderation.services.audit import Actor, SystemActor, actor_label, actor_user, record_event
-from moderation.services.chunking import plan_id_ranges
 from moderation.services.notices import NoticeDraft, create_notices
 from moderation.services.transparency import VISIBILITY_REMOVED, statement_fields
-from sellers.models import Category, Listing
+from sellers.models import Category
 from sellers.selectors import category_subtree
 
 REMOVAL_ACTOR = SystemActor("run_removal")
-# A running removal with no finished chunk for this long is considered stuck: its pending
-# chunks are queued again (harmless if they were only slow: a done chunk is skipped).
-STALL_AFTER = timedelta(minutes=2)
 
 
 def _local_day(policy: Policy, moment: datetime) -> str:
@@ -204,7 +199,7 @@ def plan_chunks(scope_ids: list[int], chunk_size: int) -> tuple[int, list[tuple[
     if not scope_ids:
         return 0, []
     placeholders = ", ".join(["%s"] * len(scope_ids))
-    return plan_id_ranges(
+    return plan_listing_ranges(
         where=f"status = 'live' AND category_id IN ({placeholders})", params=list(scope_ids), chunk_size=chunk_size
     )
 
@@ -307,77 +302,17 @@ def _delist_range(*, removal: CategoryRemoval, chunk: RemovalChunk, now: datetim
     chunk keeps that tally, and the removal's notices are written from the chunks' tallies
     instead of re-reading a million listings at the end.
     """
-    scope = removal.scope_category_ids
-    params = {
-        # In SQLite's own text format (PostgreSQL takes the datetime as it is): a raw
-        # parameter would be stored as "…+00:00" and never equal a time Django writes.
-        "now": connection.ops.adapt_datetimefield_value(now),
-        "reason": _delisted_reason(removal),
-        "first": chunk.first_id,
-        "last": chunk.last_id,
-        "actor": actor_label(actor),
-        "verb": int(AuditVerb.LISTING_DELISTED_BY_REMOVAL),
-        "ct": ContentType.objects.get_for_model(Listing).pk,
-        "policy": removal.policy_id,
-        "removal": removal.pk,
-        "before": json.dumps({"status": Listing.Status.LIVE}),
-        "after": json.dumps({"status": Listing.Status.DELISTED, "removal": removal.pk}),
-    }
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # One statement: the UPDATE's RETURNING feeds the INSERT, so the audit rows
-            # describe exactly the rows this statement delisted.
-            cursor.execute(
-                """
-                WITH delisted AS (
-                    UPDATE sellers_listing
-                    SET status = 'delisted', previous_status = status, delisted_at = %(now)s,
-                        delisted_reason = %(reason)s, updated_at = %(now)s, delisted_by_removal_id = %(removal)s,
-                        delisted_version = version
-                    WHERE id BETWEEN %(first)s AND %(last)s AND status = 'live'
-                      AND category_id = ANY(%(scope)s)
-                    RETURNING id, merchant_id, title
-                ), audit AS (
-                    INSERT INTO moderation_auditevent
-                        (occurred_at, actor_id, actor_name, verb, target_type_id, target_id, target_repr,
-                         merchant_id, policy_id, before, after, reason)
-                    SELECT %(now)s, NULL, %(actor)s, %(verb)s, %(ct)s, id, LEFT(title, 200),
-                           merchant_id, %(policy)s, %(before)s::jsonb, %(after)s::jsonb, ''
-                    FROM delisted
-                )
-                SELECT merchant_id, COUNT(*) FROM delisted GROUP BY merchant_id
-                """,
-                {**params, "scope": scope},
-            )
-            return {str(merchant_id): count for merchant_id, count in cursor.fetchall()}
-        # SQLite (the demo): no data-modifying CTE, but a write transaction holds the whole
-        # database, so two statements over the same WHERE see the same rows.
-        placeholders = ", ".join(str(int(pk)) for pk in scope) or "NULL"
-        where = f"id BETWEEN %(first)s AND %(last)s AND status = 'live' AND category_id IN ({placeholders})"
-        cursor.execute(
-            f"""
-            INSERT INTO moderation_auditevent
-                (occurred_at, actor_id, actor_name, verb, target_type_id, target_id, target_repr,
-                 merchant_id, policy_id, before, after, reason)
-            SELECT %(now)s, NULL, %(actor)s, %(verb)s, %(ct)s, id, SUBSTR(title, 1, 200),
-                   merchant_id, %(policy)s, %(before)s, %(after)s, ''
-            FROM sellers_listing WHERE {where}
-            """,
-            params,
-        )
-        cursor.execute(f"SELECT merchant_id, COUNT(*) FROM sellers_listing WHERE {where} GROUP BY merchant_id", params)
-        merchant_counts = {str(merchant_id): count for merchant_id, count in cursor.fetchall()}
-        cursor.execute(
-            f"""
-            UPDATE sellers_listing
-            SET status = 'delisted', previous_status = status, delisted_at = %(now)s,
-                delisted_reason = %(reason)s, updated_at = %(now)s, delisted_by_removal_id = %(removal)s,
-                        delisted_version = version
-            WHERE {where}
-            """,
-            params,
-        )
-        return merchant_counts
+    return delist_listing_range(
+        first_id=chunk.first_id,
+        last_id=chunk.last_id,
+        category_ids=removal.scope_category_ids,
+        at=now,
+        reason=_delisted_reason(removal),
+        removal_id=removal.pk,
+        actor_name=actor_label(actor),
+        verb=AuditVerb.LISTING_DELISTED_BY_REMOVAL,
+        policy_id=removal.policy_id,
+    )
 
 
 def run_removal_chunk(*, chunk_id: int, actor: Actor = REMOVAL_ACTOR) -> int:
@@ -399,13 +334,11 @@ def run_removal_chunk(*, chunk_id: int, actor: Actor = REMOVAL_ACTOR) -> int:
         done_already = chunk.status != RemovalChunk.Status.PENDING or removal.status != CategoryRemoval.Status.RUNNING
         if not done_already:
             now = timezone.now()
-            if connection.vendor == "postgresql":
-                # Don't wait for this commit's WAL flush. Safe here: if the database server
-                # crashes, a lost chunk loses its listings, audit rows and "done" mark
-                # together, and the stalled-removal sweep runs it again. The final commit
-                # that writes the notices keeps the normal durable commit.
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL synchronous_commit = off")
+            # Don't wait for this commit's WAL flush. Safe here: if the database server
+            # crashes, a lost chunk loses its listings, audit rows and "done" mark
+            # together, and the stalled-removal sweep runs it again. The final commit
+            # that writes the notices keeps the normal durable commit.
+            skip_wal_flush_at_commit()
             merchant_counts = _delist_range(removal=removal, chunk=chunk, now=now, actor=actor)
             delisted = sum(merchant_counts.values())
             RemovalChunk.objects.filter(pk=chunk.pk).update(
@@ -552,15 +485,6 @@ def _mark_failed(removal: CategoryRemoval, *, actor: Actor, error: str) -> bool:
             reason=error[:2000],
         )
     return bool(failed)
-
-
-def is_stalled(removal: CategoryRemoval, *, now: datetime | None = None) -> bool:
-    now = now or timezone.now()
-    return (
-        removal.status == CategoryRemoval.Status.RUNNING
-        and removal.last_progress_at is not None
-        and now - removal.last_progress_at > STALL_AFTER
-    )
 
 
 @transaction.atomic

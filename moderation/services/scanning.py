@@ -19,11 +19,11 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from moderation.bulk import plan_listing_ranges
 from moderation.detection import MatchResult, PolicyMatcher
 from moderation.models import AuditVerb, Policy, PolicyScan, ReviewItem, ScanChunk
 from moderation.selectors.detection import policy_matcher
 from moderation.services.audit import Actor, SystemActor, actor_label, record_event
-from moderation.services.chunking import plan_id_ranges
 from moderation.services.queue import Detection, open_review_items
 from sellers.models import Category, Listing
 
@@ -132,7 +132,7 @@ def start_policy_scan(*, policy: Policy, actor: Actor = SCAN_ACTOR) -> PolicySca
         if PolicyScan.objects.filter(policy=policy, status=PolicyScan.Status.RUNNING).exists():
             return None
         where, params = _scope(policy)
-        total, ranges = plan_id_ranges(where=where, params=params, chunk_size=SCAN_CHUNK_SIZE)
+        total, ranges = plan_listing_ranges(where=where, params=params, chunk_size=SCAN_CHUNK_SIZE)
         now = timezone.now()
         scan = PolicyScan.objects.create(
             policy=policy,

@@ -20,11 +20,11 @@ from django.utils.translation import gettext as _
 from backoffice.roles import Role, has_role
 from moderation.models import Appeal, AuditVerb, Notice, ReviewItem, Violation
 from moderation.models.appeals import OPEN_STATUSES
+from moderation.selectors.ledger import merchant_points
 from moderation.services.appeals import Reversal, Step, overturn_violation, step_in_english
 from moderation.services.audit import record_event
 from moderation.services.notices import NoticeDraft, create_notices
 from moderation.services.sanctions import recompute_enforcement_status
-from moderation.services.violations import merchant_points
 from sellers.models import Listing, Merchant
 
 

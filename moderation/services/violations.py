@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from moderation.models import AuditVerb, Notice, PointsRule, Policy, PolicyClause, ReviewItem, Violation
+from moderation.selectors.ledger import merchant_points
 from moderation.services.audit import Actor, SystemActor, actor_label, actor_user, record_event
 from moderation.services.notices import NoticeDraft, create_notices
 from moderation.services.transparency import statement_fields
@@ -67,25 +68,6 @@ def points_for_violation(
         return rule.points, False
     room = max(policy.daily_points_cap - capped_points_today(merchant_id=merchant_id, policy=policy, at=at), 0)
     return min(rule.points, room), True
-
-
-def merchant_points(merchant: Merchant | int, *, policy: Policy, at: datetime | None = None) -> int:
-    """The merchant's current total under the policy (all its versions): one query."""
-    at = at or timezone.now()
-    merchant_id = merchant if isinstance(merchant, int) else merchant.pk
-    total = counted_violations(policy=policy, at=at).filter(merchant_id=merchant_id).aggregate(total=Sum("points"))
-    return total["total"] or 0
-
-
-def counted_violations(*, policy: Policy, at: datetime):
-    """Violations whose points still count at ``at``: active, after grace, within the period."""
-    return Violation.objects.filter(
-        policy__slug=policy.slug,
-        status=Violation.Status.ACTIVE,
-        counts_toward_sanctions=True,
-        decided_at__gte=policy.points_counted_since(at),
-        decided_at__lte=at,
-    )
 
 
 def record_violation(

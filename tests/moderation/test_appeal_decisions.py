@@ -10,10 +10,10 @@ from django.core.exceptions import ValidationError
 
 from backoffice.roles import Role
 from moderation.models import Appeal, AuditEvent, AuditVerb, Notice, Sanction, Violation
+from moderation.selectors.ledger import merchant_points
 from moderation.services import appeals
 from moderation.services.appeals import AppealConflict
 from moderation.services.sanctions import run_escalation
-from moderation.services.violations import merchant_points
 from sellers.models import Listing, Merchant
 from tests.api.conftest import decisions_of  # noqa: F401
 from tests.concurrency import race

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from moderation.models import Sanction, Violation
+from moderation.selectors.ledger import merchant_points
 from moderation.services.sanctions import run_escalation
-from moderation.services.violations import merchant_points
 from sellers.models import Listing, Merchant
 from tests.moderation.conftest import AFTER_GRACE, IN_GRACE
 from tests.moderation.sanctions_fixtures import *  # noqa: F403

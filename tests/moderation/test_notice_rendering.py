@@ -11,7 +11,8 @@ from django.template import engines
 from django.utils import timezone, translation
 
 from moderation.models import Notice, Sanction, Violation
-from moderation.services.notices import TemplateBatch, render_notice
+from moderation.notice_batch import TemplateBatch
+from moderation.services.notices import render_notice
 from moderation.services.sanctions import (
     CountedViolation,
     counted_violations_by_merchant,

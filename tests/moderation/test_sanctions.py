@@ -14,6 +14,7 @@ from django.utils import translation
 
 from moderation import tasks
 from moderation.models import AuditEvent, AuditVerb, Notice, Sanction, Violation
+from moderation.selectors.ledger import merchant_points
 from moderation.services.audit import SystemActor
 from moderation.services.sanctions import (
     ESCALATION_ACTOR,
@@ -38,7 +39,7 @@ from moderation.services.transparency import (
     PROVISION_TOTAL_TERMINATION,
     VISIBILITY_REMOVED,
 )
-from moderation.services.violations import merchant_points, record_violation
+from moderation.services.violations import record_violation
 from sellers import services as catalog
 from sellers.models import Listing, Merchant
 from sellers.selectors import visible_listings
