@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 from datetime import datetime, timedelta
+from typing import overload
 
 from django.conf import settings
 from django.db import models
@@ -112,6 +113,12 @@ class Policy(models.Model):
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
 
+    @overload
+    def local(self, moment: datetime) -> datetime: ...
+    @overload
+    def local(self, moment: None) -> None: ...
+    @overload
+    def local(self, moment: datetime | None) -> datetime | None: ...
     def local(self, moment: datetime | None) -> datetime | None:
         """A stored UTC time as the policy means it, in its own timezone."""
         return moment.astimezone(self.zone) if moment else None

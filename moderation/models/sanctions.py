@@ -23,8 +23,9 @@ class SanctionKind(models.TextChoices):
 
 # Kinds that suspend the merchant's service: DSA Art. 23 asks for a prior warning.
 SUSPENSION_KINDS = frozenset({SanctionKind.STORE_BLOCK, SanctionKind.ACCOUNT_FREEZE, SanctionKind.ACCOUNT_CLOSURE})
-# The merchant's status follows its most severe active sanction, in this order.
-SEVERITY = {
+# The merchant's status follows its most severe active sanction, in this order. Looked up with
+# a sanction's ``kind`` as its column reads back: a plain str, equal to its SanctionKind member.
+SEVERITY: dict[str, int] = {
     SanctionKind.WARNING: 0,
     SanctionKind.LISTING_RESTRICTION: 1,
     SanctionKind.STORE_BLOCK: 2,

@@ -42,15 +42,16 @@ def appeal_detail(appeal_id: int) -> Appeal:
 def appeal_evidence(appeal: Appeal) -> dict:
     """What the original decision rested on, for the moderator to weigh against the grounds."""
     evidence: dict = {"notices": [], "violations": [], "events": []}
-    if appeal.sanction_id:
+    if appeal.sanction is not None:
         evidence["violations"] = list(
             appeal.sanction.violations.select_related("clause", "listing").order_by("decided_at")
         )
-    notice_keys = {
+    notice_keys_by_kind: dict[str, list[str]] = {
         Appeal.Kind.VIOLATION: [f"violation:{appeal.violation_id}"],
         Appeal.Kind.SANCTION: [f"sanction:{appeal.sanction_id}"],
         Appeal.Kind.DELISTING: [f"removal:{appeal.removal_id}:merchant:{appeal.merchant_id}"],
-    }[appeal.kind]
+    }
+    notice_keys = notice_keys_by_kind[appeal.kind]
     evidence["notices"] = list(
         Notice.objects.filter(dedupe_key__in=notice_keys).only("pk", "subject", "body", "created_at")
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from django.core.cache import cache
@@ -50,6 +51,14 @@ class Period:
         return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
+class ModeratorDay(TypedDict):
+    """How many items one moderator decided on one day."""
+
+    moderator: str
+    day: date
+    n: int
+
+
 @dataclass
 class Dashboard:
     policy: Policy
@@ -57,7 +66,7 @@ class Dashboard:
     delisted_by_removal: dict[date, int] = field(default_factory=dict)
     taken_down: dict[date, int] = field(default_factory=dict)
     queue: dict = field(default_factory=dict)
-    decisions_by_moderator: list[dict] = field(default_factory=list)
+    decisions_by_moderator: list[ModeratorDay] = field(default_factory=list)
     violations: dict[date, int] = field(default_factory=dict)
     points: dict[date, int] = field(default_factory=dict)
     sanctions_issued: dict[str, int] = field(default_factory=dict)

@@ -181,8 +181,8 @@ def _part_sql(kind: str, filters: DecisionFilters) -> str | None:
 
 
 def _page_sql(filters: DecisionFilters) -> str | None:
-    parts = [_part_sql(kind, filters) for kind in PARTS if filters.kind in (None, kind)]
-    parts = [part for part in parts if part]
+    candidates = [_part_sql(kind, filters) for kind in PARTS if filters.kind in (None, kind)]
+    parts = [part for part in candidates if part]
     if not parts:
         return None
     direction = "DESC" if filters.newest_first else "ASC"

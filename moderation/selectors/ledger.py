@@ -152,6 +152,7 @@ def read_ledger(
             pk, _, _, step_id, kind, _, starts_at, compliance_deadline, *_ = values
             if pk in instances:
                 return instances[pk]
+            sanction: Sanction | HeldSanction
             if models:
                 sanction = Sanction.from_db(held.db, LEDGER_SANCTION_FIELDS, values[: len(LEDGER_SANCTION_FIELDS)])
                 if step_id:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, TypedDict
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -31,6 +32,10 @@ from moderation.models import (
     RemovalChunk,
     StatementSubmission,
 )
+
+if TYPE_CHECKING:
+    # django-stubs' type of a model row with annotations (a dev dependency: imported for mypy only).
+    from django_stubs_ext import WithAnnotations
 
 # Rows shown per list. A mail or DSA outage can fail thousands at once: the page shows the
 # oldest ones and the total, and "retry all" works through the rest in batches.
@@ -52,7 +57,11 @@ def stuck_cutoff(now: datetime | None = None) -> datetime:
 # --- Removals ------------------------------------------------------------------------------
 
 
-def removals_with_last_moved() -> QuerySet[CategoryRemoval]:
+class LastMoved(TypedDict):
+    last_moved_at: datetime
+
+
+def removals_with_last_moved() -> QuerySet[WithAnnotations[CategoryRemoval, LastMoved]]:
     """Removals annotated with ``last_moved_at``: when one last really moved.
 
     Not ``last_progress_at``: the beat sweep that re-queues a stalled removal's chunks

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from django.db.models import Count, Prefetch, QuerySet
 
 from moderation.models import EscalationStep, PointsRule, Policy
@@ -42,7 +44,14 @@ def current_policy(slug: str) -> Policy | None:
     )
 
 
-def merchants_hit_by_policy(policy: Policy) -> list[dict]:
+class MerchantHit(TypedDict):
+    """A merchant a policy hits, and how many of its live listings."""
+
+    merchant_id: int
+    listings: int
+
+
+def merchants_hit_by_policy(policy: Policy) -> list[MerchantHit]:
     """Merchants in the policy's marketplaces with live listings in its categories (and below)."""
     categories = list(policy.categories.all())
     if not categories:

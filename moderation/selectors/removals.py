@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import Count, QuerySet
 from django.utils import timezone
@@ -65,7 +66,8 @@ def _rules_on_sample(live, policy) -> dict:
 
     matcher = policy_matcher(policy)
     rows = list(live.order_by("pk").values_list("pk", "title", "description", "attributes")[:RULES_SAMPLE_SIZE])
-    sample, flagged = [], 0
+    sample: list[dict[str, Any]] = []
+    flagged = 0
     for pk, title, description, attributes in rows:
         result = matcher.score(title=title, description=description, attributes=attributes)
         flagged += result.flagged

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
@@ -100,7 +101,7 @@ def merchant_violations(merchant: Merchant) -> QuerySet[Violation]:
 
 def merchant_timeline(merchant: Merchant, *, limit: int = 200) -> list[dict]:
     """Notices, violations, sanctions and audit events of one merchant, newest first, in one list."""
-    entries = []
+    entries: list[dict[str, Any]] = []
     for notice in Notice.objects.filter(merchant=merchant).only(
         "pk", "kind", "subject", "created_at", "email_status", "merchant_id"
     )[:limit]:

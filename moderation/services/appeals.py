@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -25,6 +27,7 @@ from backoffice.text import INVISIBLE_ONLY_MESSAGE, has_visible_text
 from moderation.models import (
     Appeal,
     AuditVerb,
+    CategoryRemoval,
     Notice,
     Policy,
     ReviewItem,
@@ -68,10 +71,10 @@ class Decision:
     key: str
     policy: Policy
     decided_at: datetime
-    original_decider: object | None = None
+    original_decider: User | None = None
     senior: bool = False
     listing: Listing | None = None
-    removal: object | None = None
+    removal: CategoryRemoval | None = None
     violation: Violation | None = None
     sanction: Sanction | None = None
     reversed: bool = False
@@ -105,6 +108,7 @@ def _resolve(*, merchant: Merchant, kind: str, object_id: int) -> Decision:
         if listing is None:
             raise DecisionNotFound("No such decision.")
         removal = listing.delisted_by_removal
+        assert removal is not None  # the query asked for a listing a removal delisted
         return Decision(
             kind=kind,
             key=f"delisting-{listing.pk}",
@@ -577,7 +581,7 @@ def _hold_for_review(listing: Listing, *, actor, appeal: Appeal, now: datetime, 
     listing.category = category
     listing.save(update_fields=["delisted_reason", "delisted_version", "category"])
     found = Detection(
-        score=result.score if result else 0,
+        score=result.score if result else Decimal(0),
         terms=result.terms if result else [],
         spans={name: [list(span) for span in spans] for name, spans in result.spans.items()} if result else {},
         rule_ids=result.rule_ids if result else [],
@@ -666,9 +670,12 @@ def grant_appeal(*, actor, appeal: Appeal, reason: str, move_to: Category | None
     Merchant.objects.select_for_update().filter(pk=appeal.merchant_id).values_list("pk", flat=True).first()
     restored: list[Step] = []
     reversal = Reversal.of_appeal(appeal)
+    # An appeal names the decision of its kind (the constraint appeal_names_its_decision).
     if appeal.kind == Appeal.Kind.DELISTING:
+        assert appeal.listing is not None
         restored.append(_restore_listing(appeal.listing, actor=actor, reversal=reversal, now=now, move_to=move_to))
     elif appeal.kind == Appeal.Kind.VIOLATION:
+        assert appeal.violation_id is not None
         violation = Violation.objects.select_related("listing").get(pk=appeal.violation_id)
         restored += overturn_violation(violation, actor=actor, reversal=reversal, now=now)
         taken_down_by_it = (
@@ -677,10 +684,12 @@ def grant_appeal(*, actor, appeal: Appeal, reason: str, move_to: Category | None
             and violation.listing.delisted_by_sanction_id is None
         )
         if taken_down_by_it:
+            assert violation.listing is not None  # taken_down_by_it says so
             restored.append(
                 _restore_listing(violation.listing, actor=actor, reversal=reversal, now=now, move_to=move_to)
             )
     else:
+        assert appeal.sanction_id is not None
         sanction = Sanction.objects.select_related("policy").get(pk=appeal.sanction_id)
         restored += _overturn_sanction(sanction, actor=actor, reversal=reversal, now=now)
     recompute_enforcement_status([appeal.merchant_id], actor=actor, reason=f"Appeal #{appeal.pk} granted.")

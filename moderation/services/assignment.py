@@ -92,6 +92,7 @@ def assign_item(*, actor, item: ReviewItem, assignee) -> ReviewItem:
     # The trail is English whoever acts (as record_event's target names are).
     reason = f"Assigned to {assignee.get_username()}."
     if release:
+        assert claimer is not None  # a claimed item has its claimer (the constraint review_claim_has_owner)
         reason += f" The claim of {claimer.get_username()} was released: the item is open again, for the assignee."
     record_event(
         actor=actor,
@@ -114,6 +115,7 @@ def unassign_item(*, actor, item: ReviewItem) -> ReviewItem:
         raise ValidationError(_("This item is not assigned to anyone."))
     before = _state(item)
     previous = item.assigned_to
+    assert previous is not None  # assigned_to_id was checked above
     ReviewItem.objects.filter(pk=item.pk).update(assigned_to=None)
     item.refresh_from_db()
     record_event(

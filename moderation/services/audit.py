@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models
 from django.utils import timezone, translation
@@ -52,10 +52,12 @@ class AnonymousActor:
         return f"anonymous:{self.username}"[: AuditEvent._meta.get_field("actor_name").max_length]
 
 
-Actor = AbstractBaseUser | SystemActor | AnonymousActor
+# A person is the project's user model: ``settings.AUTH_USER_MODEL`` is Django's own ``auth.User``,
+# which is what the actor columns (``AuditEvent.actor``, ``created_by``, ``decided_by``…) hold.
+Actor = User | SystemActor | AnonymousActor
 
 
-def actor_user(actor: Actor) -> AbstractBaseUser | None:
+def actor_user(actor: Actor) -> User | None:
     return None if isinstance(actor, SystemActor | AnonymousActor) else actor
 
 
@@ -184,7 +186,8 @@ def events_insert_sql(select: str) -> str:
     UPDATE … RETURNING feeds it); it is an ordinary INSERT, so the seal's trigger fires.
     """
     quote = connection.ops.quote_name
-    column_of = {field.attname: field.column for field in AuditEvent._meta.concrete_fields}
+    # Every concrete field has a column (that is what concrete means): the condition only tells mypy.
+    column_of = {field.attname: field.column for field in AuditEvent._meta.concrete_fields if field.column is not None}
     columns = ", ".join(quote(column_of[name]) for name in EVENT_INSERT_COLUMNS)
     return f"INSERT INTO {quote(AuditEvent._meta.db_table)} ({columns}) {select}"
 
@@ -201,5 +204,6 @@ def snapshot(instance: models.Model, fields: list[str]) -> dict[str, Any]:
     values = {}
     for name in fields:
         field = instance._meta.get_field(name)
+        assert isinstance(field, models.Field), f"{name} is a relation's reverse side, not a column"
         values[name] = getattr(instance, field.attname)
     return values

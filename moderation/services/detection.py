@@ -198,7 +198,7 @@ def copy_detection_rules(*, actor: Actor, source: Policy, target: Policy) -> lis
             note=rule.note,
             label=rule.label,
             # The new version numbers its clauses alike: a rule keeps pointing at "its" clause.
-            clause=target.clauses.filter(number=rule.clause.number).first() if rule.clause_id else None,
+            clause=target.clauses.filter(number=rule.clause.number).first() if rule.clause is not None else None,
             is_active=rule.is_active,
             is_shadow=rule.is_shadow,
         )

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -103,7 +103,9 @@ def _printed_on_one_line(value):
     return one_line(str(value))
 
 
-_printed_on_one_line.is_safe = True  # it only takes characters out
+# It only takes characters out. Django reads ``is_safe`` off the filter function (where
+# ``register.filter(is_safe=True)`` would set it); mypy allows no attribute set on a function.
+_printed_on_one_line.is_safe = True  # type: ignore[attr-defined]
 
 
 def _subject_kept_on_its_line(template):
@@ -138,8 +140,8 @@ def render_notices(pairs: list[tuple[Merchant, NoticeDraft]]) -> list[tuple[str,
     results: list[tuple[str, str] | None] = [None] * len(pairs)
     groups: dict[tuple[str, str, str], list[int]] = {}
     for index, (merchant, draft) in enumerate(pairs):
-        zone = draft.policy.timezone if draft.policy else "UTC"
-        groups.setdefault((merchant.language, draft.kind, zone), []).append(index)
+        zone_name = draft.policy.timezone if draft.policy else "UTC"
+        groups.setdefault((merchant.language, draft.kind, zone_name), []).append(index)
     for (language, kind, zone_name), indexes in groups.items():
         zone = ZoneInfo(zone_name)
         with translation.override(language), timezone.override(zone):
@@ -147,7 +149,7 @@ def render_notices(pairs: list[tuple[Merchant, NoticeDraft]]) -> list[tuple[str,
             contexts = [_notice_context(*pairs[index], zone) for index in indexes]
             for index, text in zip(indexes, TemplateBatch(template).render(contexts), strict=True):
                 results[index] = _split(text)
-    return results
+    return cast(list[tuple[str, str]], results)  # every index is in one group: none is left None
 
 
 def create_notices(drafts: Iterable[NoticeDraft]) -> int:
@@ -185,7 +187,7 @@ def _create_batch(drafts: list[NoticeDraft]) -> int:
         return 0
     merchants = Merchant.objects.select_related("marketplace").in_bulk([d.merchant_id for d in drafts])
     now = timezone.now()
-    rows = []
+    rows: list[dict[str, Any]] = []
     rendered = render_notices([(merchants[draft.merchant_id], draft) for draft in drafts])
     for draft, (subject, body) in zip(drafts, rendered, strict=True):
         puid = f"notice-{uuid.uuid4().hex}"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -62,7 +64,7 @@ def validate_policy_dates(
         raise ValidationError(errors)
 
 
-def _set_relations(policy: Policy, *, marketplaces, categories, clauses: list[ClauseText]) -> None:
+def _set_relations(policy: Policy, *, marketplaces, categories, clauses: Sequence[ClauseText]) -> None:
     if not marketplaces:
         raise ValidationError({"marketplaces": _("A policy applies to at least one marketplace.")})
     numbers = [clause.number for clause in clauses]
@@ -102,7 +104,7 @@ def create_policy(
     effective_at: datetime,
     enforcement_starts_at: datetime,
     categories=(),
-    clauses: list[ClauseText] = (),
+    clauses: Sequence[ClauseText] = (),
     timezone_name: str = "Asia/Shanghai",
     appeal_window_days: int = 180,
     review_due_hours: int = 24,
@@ -309,7 +311,7 @@ def put_due_policies_in_effect(*, actor: Actor) -> list[int]:
             ):
                 policy.refresh_from_db()
                 # The bulk scan of every live listing starts once the policy applies.
-                transaction.on_commit(lambda policy_id=policy_id: _queue_policy_scan(policy_id))
+                transaction.on_commit(partial(_queue_policy_scan, policy_id))
                 record_event(
                     actor=actor,
                     verb=AuditVerb.POLICY_TOOK_EFFECT,

@@ -41,12 +41,9 @@ def clean_view_name(name: str) -> str:
 
 def _refuse_a_taken_name(*, owner, name: str, exclude: int | None = None) -> None:
     # Lower() on both sides: the same folding as the unique index, which has the last word.
-    taken = (
-        SavedQueueView.objects.filter(owner=owner)
-        .annotate(folded=Lower("name"))
-        .filter(folded=Lower(Value(name)))
-        .exclude(pk=exclude)
-    )
+    taken = SavedQueueView.objects.filter(owner=owner).annotate(folded=Lower("name")).filter(folded=Lower(Value(name)))
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude)
     if taken.exists():
         raise ValidationError({"name": _("You already have a view named “%(name)s”.") % {"name": name}})
 

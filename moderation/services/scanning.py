@@ -71,7 +71,10 @@ def _recently_dismissed(policy: Policy, listings: list[Listing]) -> set[int]:
         decision=ReviewItem.Decision.DISMISSED,
     ).values_list("listing_id", "decided_at")
     updated = {listing.pk: listing.updated_at for listing in listings}
-    return {listing_id for listing_id, decided_at in decided if decided_at >= updated[listing_id]}
+    # A dismissed item has its decision time (the constraint review_decided_is_complete).
+    return {
+        listing_id for listing_id, decided_at in decided if decided_at is not None and decided_at >= updated[listing_id]
+    }
 
 
 def scan_listings(

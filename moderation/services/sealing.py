@@ -163,6 +163,7 @@ def _read_batch(cursor, *, after_id: int, upto: int, limit: int | None = None) -
 
 def _instant(text_or_value) -> datetime | None:
     """A time read from the database (text, or a datetime) as an aware UTC datetime; None if unreadable."""
+    value: datetime | None
     if isinstance(text_or_value, datetime):
         value = text_or_value
     else:
@@ -233,7 +234,9 @@ def _seal_bound() -> tuple[int | None, datetime] | None:
             logger.info("audit sealing skipped: inserts in flight held the seal lock for %s ms", SEAL_LOCK_TIMEOUT_MS)
             return None
         raise
-    return upper, _instant(now)
+    database_now = _instant(now)
+    assert database_now is not None  # the database's own clock, in its own format
+    return upper, database_now
 
 
 def seal_audit_events(
@@ -278,6 +281,10 @@ def seal_audit_events(
             batch = _read_batch(cursor, after_id=after_id, upto=upper, limit=checkpoint_events)
             if not batch.count:
                 break  # the ids left below the bound were rolled back
+            # A batch with events has its first and last, and their times are the database's own text.
+            earliest, latest = _instant(batch.earliest), _instant(batch.latest)
+            assert batch.first_id is not None and batch.last_id is not None
+            assert earliest is not None and latest is not None
             checkpoint = AuditCheckpoint(
                 sequence=sequence + 1,
                 first_event_id=batch.first_id,
@@ -287,8 +294,8 @@ def seal_audit_events(
                 batch_hash=batch.hexdigest(),
                 previous_hash=previous_hash,
                 sealed_at=sealed_at,
-                earliest_occurred_at=_instant(batch.earliest),
-                latest_occurred_at=_instant(batch.latest),
+                earliest_occurred_at=earliest,
+                latest_occurred_at=latest,
                 sealed_by=actor_label(actor),
             )
             checkpoint.chain_hash = checkpoint_hash(checkpoint)
@@ -557,7 +564,7 @@ def verify_audit_chain(*, actor: Actor | None = None, tolerance: timedelta | Non
     result.finished_at = timezone.now()
     if not result.ok:
         logger.error(
-            "audit trail verification failed: %s (%s problems)", result.first_problem.message, len(result.problems)
+            "audit trail verification failed: %s (%s problems)", result.problems[0].message, len(result.problems)
         )
     if actor is not None:
         result.verification = record_verification(actor=actor, result=result)

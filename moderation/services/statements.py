@@ -208,7 +208,12 @@ def queue_statements() -> int:
     """
     now = timezone.now()
     table = StatementSubmission._meta.db_table
-    column = {f.name: connection.ops.quote_name(f.column) for f in StatementSubmission._meta.concrete_fields}
+    # Every concrete field has a column (that is what concrete means): the condition only tells mypy.
+    column = {
+        f.name: connection.ops.quote_name(f.column)
+        for f in StatementSubmission._meta.concrete_fields
+        if f.column is not None
+    }
     at = StatementSubmission._meta.get_field("created_at").get_db_prep_value(now, connection)
     not_queued, params = (
         _owed().filter(statement_submission__isnull=True).order_by().values("id").query.sql_with_params()

@@ -109,7 +109,9 @@ def judge_answer(answer: Answer, puids: list[str]) -> Verdict:
 
 def _judge_one(answer: Answer, puid: str) -> Verdict:
     body = answer.body if isinstance(answer.body, dict) else {}
-    errors = body.get("errors") if isinstance(body.get("errors"), dict) else {}
+    errors = body.get("errors")
+    if not isinstance(errors, dict):
+        errors = {}
     named = _named_in_422(body, [puid])
     if named is not None and named[0]:
         return Verdict(duplicates=[puid])

@@ -15,7 +15,7 @@ from django.utils.encoding import force_str
 
 from moderation.bulk import insert_rows
 from moderation.models import SUSPENSION_KINDS, AuditVerb, EscalationStep, Policy, Sanction, SanctionKind
-from moderation.selectors.ledger import LedgerRow, counted_violations_by_merchant
+from moderation.selectors.ledger import HeldSanction, LedgerRow, counted_violations_by_merchant
 from moderation.services.audit import Actor, EventRow, SystemActor, actor_label, actor_user, record_events
 from moderation.services.notices import create_notices
 from moderation.services.sanctions.notice import sanction_notice
@@ -37,7 +37,7 @@ class Due:
     merchant_id: int
     step: EscalationStep
     points: int
-    previous: Sanction | None
+    previous: Sanction | HeldSanction | None  # HeldSanction: decided on a ledger read without models
     cause: str
     prior_warning: bool = False  # a warning issued because a suspension found none on record
     noncompliance: bool = False  # one step up for not complying by the current measure's deadline
@@ -53,12 +53,15 @@ def _non_compliant(row: LedgerRow, deadline: datetime, started: datetime) -> boo
 def decide(row: LedgerRow, *, policy: Policy, ladder: list[EscalationStep], at: datetime) -> Due | None:
     """The one sanction this merchant is due now, if any. Pure: reads only the row and the ladder."""
     position = row.position
-    current = max(position.step.threshold if position else 0, row.overturned_threshold)
+    current = row.overturned_threshold
+    if position is not None:
+        assert position.step is not None  # the ledger's position is a sanction on a ladder step
+        current = max(position.step.threshold, current)
     by_points = next((step for step in reversed(ladder) if step.threshold <= row.points), None)
     target = by_points if by_points and by_points.threshold > current else None
     noncompliance = False
     deadline = position.compliance_deadline if position else None
-    if deadline and at >= deadline and _non_compliant(row, deadline, position.starts_at):
+    if position and deadline and at >= deadline and _non_compliant(row, deadline, position.starts_at):
         above = next((step for step in ladder if step.threshold > current), None)
         if above and (target is None or above.threshold > target.threshold):
             target, noncompliance = above, True
@@ -85,6 +88,8 @@ def decide(row: LedgerRow, *, policy: Policy, ladder: list[EscalationStep], at: 
 
 
 def _new_sanction(due: Due, *, policy: Policy, at: datetime, actor: Actor) -> Sanction:
+    # What is written is decided on a ledger read with models (the sweep's second read, under lock).
+    assert not isinstance(due.previous, HeldSanction)
     step = due.step
     return Sanction(
         merchant_id=due.merchant_id,

@@ -6,6 +6,8 @@ decisions map); the notice's text is ``templates/notices/<language>/<kind>.txt``
 
 from __future__ import annotations
 
+from typing import Any
+
 from moderation.models import EscalationStep, Notice, Policy, Sanction, SanctionKind
 from moderation.services.notices import NoticeDraft
 from moderation.services.transparency import (
@@ -35,7 +37,7 @@ def measure_fields(sanction: Sanction, delisted: int = 0) -> dict:
     if kind == SanctionKind.STORE_BLOCK:
         return {"provision": PROVISION_TOTAL_SUSPENSION, "provision_end": ends}
     if kind == SanctionKind.ACCOUNT_FREEZE:
-        fields = {
+        fields: dict[str, Any] = {
             "provision": PROVISION_TOTAL_SUSPENSION,
             "provision_end": ends,
             "monetary": MONETARY_SUSPENSION,

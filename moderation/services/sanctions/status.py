@@ -15,7 +15,7 @@ from moderation.models.sanctions import SEVERITY
 from moderation.services.audit import Actor, EventRow, record_events
 from sellers.models import Merchant
 
-STATUS_FOR_KIND = {
+STATUS_FOR_KIND: dict[str, Merchant.EnforcementStatus] = {
     SanctionKind.STORE_BLOCK: Merchant.EnforcementStatus.STORE_BLOCKED,
     SanctionKind.ACCOUNT_FREEZE: Merchant.EnforcementStatus.FROZEN,
     SanctionKind.ACCOUNT_CLOSURE: Merchant.EnforcementStatus.CLOSED,
@@ -29,7 +29,8 @@ def _status_from(sanctions: list[tuple[str, datetime | None]]) -> tuple[str, dat
         return Merchant.EnforcementStatus.ACTIVE, None, False
     worst = max(SEVERITY[kind] for kind, _ in restricting)
     ends = [ends for kind, ends in restricting if SEVERITY[kind] == worst]
-    until = None if any(end is None for end in ends) else max(ends)
+    bounded = [end for end in ends if end is not None]
+    until = max(bounded) if len(bounded) == len(ends) else None  # one without an end keeps it open
     kind = next(kind for kind, _ in restricting if SEVERITY[kind] == worst)
     status = STATUS_FOR_KIND[kind]
     return status, until, status in {Merchant.EnforcementStatus.FROZEN, Merchant.EnforcementStatus.CLOSED}
