@@ -177,6 +177,10 @@ def update_merchant(*, actor: Actor, merchant: Merchant, **changes: Any) -> Merc
         return merchant
     merchant.full_clean()
     merchant.save(update_fields=list(after))
+    if "store_name" in after:
+        from moderation.services.queue import refresh_store_name_in_search_text  # the queue searches by it
+
+        refresh_store_name_in_search_text(merchant=merchant)
     event = record_event(
         actor=actor, verb=AuditVerb.MERCHANT_EDITED, target=merchant, merchant=merchant, before=before, after=after
     )
@@ -442,6 +446,10 @@ def _edit_listing(*, actor: Actor, listing: Listing, changes: dict[str, Any]) ->
     listing.save()
     if content_changed:
         versions.record_version(listing, created_by=actor_label(actor))
+    if {"title", "description"} & set(changes):
+        from moderation.services.queue import refresh_search_text  # the queue searches by them
+
+        refresh_search_text(listing=listing)
     _scan_after_commit(listing.pk)
     record_event(
         actor=actor,

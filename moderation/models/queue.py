@@ -81,6 +81,11 @@ class ReviewItem(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(default=now, editable=False)
+    # What the queue's search box reads (moderation.search): the store name, title and description,
+    # folded, one per line. Written when the item opens, rewritten when the listing's texts or the
+    # store's name change. Its GIN trigram index over the open items (review_open_search_idx) is
+    # made by migration 0034 on PostgreSQL only, when pg_trgm can be had: not declared here.
+    search_text = models.TextField(blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["-priority", "id"]

@@ -542,7 +542,7 @@ def _hold_for_review(listing: Listing, *, actor, appeal: Appeal, now: datetime, 
        queue ("reinstated on appeal", the appeal linked); dismissing that item puts it live.
     Returns what happened (a ``Step``); None when the listing may go live.
     """
-    from moderation.services.queue import Detection, open_review_items
+    from moderation.services.queue import Detection, open_review_items, refresh_search_text
     from moderation.services.violations import flagging_policy
 
     decided = listing.delisted_version or listing.version
@@ -561,6 +561,7 @@ def _hold_for_review(listing: Listing, *, actor, appeal: Appeal, now: datetime, 
             listing.updated_at = now
             listing.save(update_fields=["title", "description", "attributes", "category", "version", "updated_at"])
             record_version(listing, created_by=f"appeal #{appeal.pk}")
+            refresh_search_text(listing=listing)
             record_event(
                 actor=actor,
                 verb=AuditVerb.LISTING_EDITED,

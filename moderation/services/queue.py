@@ -33,6 +33,7 @@ from moderation.models import (
     ReviewNote,
     Violation,
 )
+from moderation.search import search_text, with_store_name
 from moderation.services.audit import Actor, EventRow, SystemActor, record_event, record_events
 from moderation.services.notices import NoticeDraft, create_notices
 from moderation.services.transparency import VISIBILITY_REMOVED, statement_fields
@@ -133,6 +134,9 @@ def open_review_items(
             priority=priority_for(score=found.score, confirmed_violations=history.get(listing.merchant_id, 0)),
             due_at=due,
             created_at=now,
+            search_text=search_text(
+                store_name=listing.merchant.store_name, title=listing.title, description=listing.description
+            ),
         )
         for listing, found in detections
     ]
@@ -178,6 +182,21 @@ def open_review_items(
             ),
         )
     return len(created)
+
+
+def refresh_search_text(*, listing: Listing) -> int:
+    """After the listing's title or description changed: its items' search text anew (every
+    item, decided ones too: a search of the decided items reads the listing as it is now).
+
+    Derived data, not a decision: the change that calls it is audited by its own service.
+    """
+    text = search_text(store_name=listing.merchant.store_name, title=listing.title, description=listing.description)
+    return ReviewItem.objects.filter(listing_id=listing.pk).update(search_text=text)
+
+
+def refresh_store_name_in_search_text(*, merchant) -> int:
+    """After a store was renamed: the store name in its items' search text, in one UPDATE."""
+    return ReviewItem.objects.filter(merchant_id=merchant.pk).update(search_text=with_store_name(merchant.store_name))
 
 
 def _audit(item: ReviewItem, *, actor: Actor, verb: AuditVerb, before=None, after=None, reason: str = ""):

@@ -26,6 +26,7 @@ from moderation.selectors.queue import (
     item_detail,
     item_evidence,
     merchant_history,
+    page_by_ids,
     page_of,
     queue_base,
     queue_header,
@@ -50,7 +51,8 @@ def _page_number(request) -> int:
 def queue_index(request):
     filterset = ReviewItemFilter(request.GET or None, queryset=queue_base(request.user), user=request.user)
     page = _page_number(request)
-    items, has_next = page_of(filterset.qs, page=page, size=settings.REVIEW_QUEUE_PAGE_SIZE)
+    paged = page_by_ids if filterset.searching() else page_of
+    items, has_next = paged(filterset.qs, page=page, size=settings.REVIEW_QUEUE_PAGE_SIZE)
     counts = queue_option_counts(request.user, filterset)  # before the header: it may fill the header's cache
     if counts is not None:
         filterset.show_counts(counts)

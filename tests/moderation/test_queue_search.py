@@ -13,6 +13,7 @@ from moderation.filters import SEARCH_MAX_LENGTH, AppealQueueFilter, ReviewItemF
 from moderation.forms import DashboardForm
 from moderation.selectors import queue as queue_selectors
 from moderation.services import queue
+from sellers import services as catalog
 from tests.moderation.test_queue_views import row_ids
 
 
@@ -80,6 +81,26 @@ def test_a_search_that_matches_nothing_says_so(as_moderator, catalog_items):
     assert "No item matches these filters." in response.content.decode()
 
 
+def test_a_search_pages_its_rows_by_priority(as_moderator, catalog_items, settings):
+    settings.REVIEW_QUEUE_PAGE_SIZE = 2  # "o" is in each item's store name or title
+    first = as_moderator.get(reverse("backoffice:queue"), {"q": "o"})
+    second = as_moderator.get(reverse("backoffice:queue"), {"q": "o", "page": "2"})
+
+    assert row_ids(first) == [catalog_items["course"], catalog_items["antminer"]]  # scores 30 and 20
+    assert first.context["has_next"]
+    assert row_ids(second) == [catalog_items["whatsminer"]]
+    assert not second.context["has_next"]
+
+
+def test_a_search_keeps_the_chosen_sort(as_moderator, catalog_items):
+    lowest_first = [catalog_items["whatsminer"], catalog_items["antminer"], catalog_items["course"]]
+    assert row_ids(as_moderator.get(reverse("backoffice:queue"), {"q": "o", "sort": "priority"})) == lowest_first
+    # Opened at the same instant: the id decides, as on the plain page.
+    assert row_ids(as_moderator.get(reverse("backoffice:queue"), {"q": "o", "sort": "-age"})) == ids(
+        catalog_items, "course", "antminer", "whatsminer"
+    )
+
+
 def test_a_search_keeps_the_other_filters(as_moderator, catalog_items):
     assert search(as_moderator, "miner", score_min="15") == ids(catalog_items, "antminer")
 
@@ -87,6 +108,88 @@ def test_a_search_keeps_the_other_filters(as_moderator, catalog_items):
 def test_the_search_box_shows_what_was_searched(as_moderator, catalog_items):
     html = as_moderator.get(reverse("backoffice:queue"), {"q": "挖矿"}).content.decode()
     assert re.search(r'<input type="search" name="q" id="id_q" form="filter-form" value="挖矿"', html)
+
+
+def test_a_search_finds_a_title_written_in_full_width_or_hidden_by_invisible_characters(
+    as_moderator, catalog_items, merchant_b, miners, make_listing, open_item
+):
+    disguised = open_item(make_listing(merchant_b, miners, title="ＡＮＴ\u200bＭＩＮＥＲ L7", description="")).pk
+    assert search(as_moderator, "antminer") == sorted([catalog_items["antminer"], disguised])
+
+
+def test_a_search_finds_traditional_chinese_by_its_simplified_form(
+    as_moderator, catalog_items, merchant_b, miners, make_listing, open_item
+):
+    traditional = open_item(make_listing(merchant_b, miners, title="二手礦機出售", description="")).pk
+    assert search(as_moderator, "矿机") == [traditional]
+    assert search(as_moderator, "礦機") == [traditional]
+
+
+def test_a_single_chinese_character_is_a_search_too(as_moderator, catalog_items):
+    assert search(as_moderator, "矿") == ids(catalog_items, "course")
+    assert search(as_moderator, "课") == ids(catalog_items, "course")  # the last character of the title
+
+
+def test_a_chinese_word_mixed_with_latin_letters_is_found_inside_a_title(
+    as_moderator, catalog_items, merchant_b, miners, make_listing, open_item
+):
+    mixed = open_item(make_listing(merchant_b, miners, title="蚂蚁S19矿机", description="")).pk
+    assert search(as_moderator, "S19矿") == [mixed]
+    assert search(as_moderator, "9矿机") == [mixed]
+    assert search(as_moderator, "矿S19") == []  # the order counts: a substring, not a set of characters
+
+
+def test_a_search_does_not_run_from_one_field_into_the_next(as_moderator, catalog_items):
+    # A's store name ends in "Trading" and its course's title begins with "以太坊"; the title
+    # ends in "实战课" and the description begins with "视频".
+    assert search(as_moderator, "trading以太坊") == []
+    assert search(as_moderator, "实战课视频") == []
+    assert search(as_moderator, "实战课 视频") == ids(catalog_items, "course")  # two words, each found
+
+
+def test_a_search_of_only_a_pictograph_narrows_nothing(as_moderator, catalog_items):
+    assert search(as_moderator, "🔥") == ids(catalog_items, "course", "antminer", "whatsminer")
+
+
+def test_a_search_finds_decided_items_too(as_moderator, moderator, catalog_items):
+    queue.dismiss_item(
+        actor=moderator, item=queue_selectors.item_detail(catalog_items["antminer"]), reason="A keychain."
+    )
+    assert search(as_moderator, "antminer") == []  # the open items, by default
+    assert search(as_moderator, "antminer", status="decided") == ids(catalog_items, "antminer")
+
+
+# --- the search follows the listing's and the store's texts --------------------------------
+
+
+def test_an_edited_listing_is_found_by_its_new_words_not_its_old(as_moderator, catalog_items, system):
+    listing = queue_selectors.item_detail(catalog_items["whatsminer"]).listing
+    catalog.edit_listing(actor=system, listing=listing, title="RTX 4090 显卡", description="Boxed, never used.")
+
+    assert search(as_moderator, "rtx") == ids(catalog_items, "whatsminer")
+    assert search(as_moderator, "显卡") == ids(catalog_items, "course", "whatsminer")
+    assert search(as_moderator, "boxed") == ids(catalog_items, "whatsminer")
+    assert search(as_moderator, "whatsmin") == []
+    assert search(as_moderator, "hashboard") == []
+    assert search(as_moderator, "guangzhou") == ids(catalog_items, "whatsminer")  # the store, as it was
+
+
+def test_a_change_of_price_only_leaves_the_search_as_it_was(as_moderator, catalog_items, system):
+    listing = queue_selectors.item_detail(catalog_items["antminer"]).listing
+    catalog.edit_listing(actor=system, listing=listing, price="1999")
+    assert search(as_moderator, "antminer") == ids(catalog_items, "antminer")
+
+
+def test_a_renamed_store_is_found_by_its_new_name_not_its_old(as_moderator, catalog_items, system, merchant_a):
+    catalog.update_merchant(actor=system, merchant=merchant_a, store_name="Dongguan 矿工 Depot")
+
+    assert search(as_moderator, "dongguan") == ids(catalog_items, "course", "antminer")
+    assert search(as_moderator, "矿工") == ids(catalog_items, "course", "antminer")
+    assert search(as_moderator, "hashpower") == []
+    # The listings' own texts are where they were.
+    assert search(as_moderator, "antmin") == ids(catalog_items, "antminer")
+    assert search(as_moderator, "挖矿 depot") == ids(catalog_items, "course")
+    assert search(as_moderator, "3250") == ids(catalog_items, "antminer")
 
 
 @pytest.mark.parametrize(
