@@ -71,7 +71,9 @@ def queue_header(user) -> dict:
             oldest=Min("created_at"),
         )
 
-    figures = dict(cache.get_or_set(_header_key(senior), count, QUEUE_HEADER_CACHE_SECONDS))
+    cached = cache.get_or_set(_header_key(senior), count, QUEUE_HEADER_CACHE_SECONDS)
+    assert cached is not None  # count() always answers a dict
+    figures = dict(cached)
     figures["oldest_age"] = (timezone.now() - figures["oldest"]) if figures["oldest"] else None
     return figures
 

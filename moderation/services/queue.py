@@ -116,7 +116,7 @@ def open_review_items(
     now = timezone.now()
     history = confirmed_violation_counts(sorted({listing.merchant_id for listing, _ in detections}), now=now)
     due = now + timedelta(hours=policy.review_due_hours)
-    clauses = dict(policy.clauses.values_list("number", "pk"))
+    clauses: dict[int | None, int] = dict(policy.clauses.values_list("number", "pk"))  # no number: no clause
     candidates = [
         ReviewItem(
             listing=listing,
@@ -557,7 +557,10 @@ def escalate_item(*, actor, item: ReviewItem, note: str) -> ReviewItem:
         item,
         actor=actor,
         verb=AuditVerb.REVIEW_ITEM_ESCALATED,
-        before={"tier": ReviewItem.Tier.MODERATOR, **({"assigned_to": assignee.pk} if drops_assignee else {})},
+        before={
+            "tier": ReviewItem.Tier.MODERATOR,
+            **({"assigned_to": assignee.pk} if assignee and drops_assignee else {}),
+        },
         after={"tier": item.tier, **({"assigned_to": None} if drops_assignee else {})},
         reason=note,
     )
