@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from backoffice.roles import Role, has_role
 from moderation.models import Appeal, AuditEvent, Notice, Sanction
+from moderation.tiers import tiers_for
 
 
 def appeal_queue(user) -> QuerySet[Appeal]:
     """Appeals this moderator's tier sees (seniors see both), due first."""
-    tiers = (
-        [Appeal.Tier.MODERATOR, Appeal.Tier.SENIOR]
-        if has_role(user, Role.SENIOR_MODERATOR)
-        else [Appeal.Tier.MODERATOR]
-    )
     return (
-        Appeal.objects.filter(tier__in=tiers)
+        Appeal.objects.filter(tier__in=tiers_for(user))
         .select_related("merchant__marketplace", "policy", "claimed_by", "decided_by")
         .order_by("due_at", "id")
     )

@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
-from backoffice.roles import IMPLIED_BY, Role
+from backoffice.roles import IMPLIED_BY
 from moderation.models import ReviewItem
 from moderation.selectors.queue import queue_base
+from moderation.tiers import role_for_tier
 
 
 def eligible_assignees(item: ReviewItem) -> QuerySet:
@@ -15,7 +16,7 @@ def eligible_assignees(item: ReviewItem) -> QuerySet:
 
     The same answer as ``has_role`` (which ``assign_item`` asks), as one query for the form's select.
     """
-    role = Role.SENIOR_MODERATOR if item.tier == ReviewItem.Tier.SENIOR else Role.MODERATOR
+    role = role_for_tier(item.tier)
     names = [implied.value for implied in IMPLIED_BY[role]]
     return (
         get_user_model()

@@ -22,7 +22,6 @@ from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from backoffice.roles import Role, has_role
 from backoffice.text import INVISIBLE_ONLY_MESSAGE, has_visible_text
 from moderation.models import (
     Appeal,
@@ -40,6 +39,7 @@ from moderation.selectors.ledger import merchant_points
 from moderation.services.audit import Actor, SystemActor, record_event, snapshot
 from moderation.services.notices import NoticeDraft, create_notices
 from moderation.services.sanctions import recompute_enforcement_status
+from moderation.tiers import may_work_tier, tiers_for
 from sellers.models import Category, Listing, Merchant
 from sellers.versions import record_version, version_content
 
@@ -302,9 +302,7 @@ def withdraw_appeal(*, actor, appeal: Appeal) -> Appeal:
 
 
 def _tiers_for(user) -> list[str]:
-    if has_role(user, Role.SENIOR_MODERATOR):
-        return [Appeal.Tier.MODERATOR, Appeal.Tier.SENIOR]
-    return [Appeal.Tier.MODERATOR]
+    return tiers_for(user)
 
 
 def _claimable(now: datetime) -> Q:
@@ -350,7 +348,7 @@ def _claimed_by_other(appeal: Appeal) -> str:
 
 
 def _check_may_decide(actor, appeal: Appeal) -> None:
-    if appeal.tier == Appeal.Tier.SENIOR and not has_role(actor, Role.SENIOR_MODERATOR):
+    if not may_work_tier(actor, appeal.tier):
         raise ValidationError(_("This appeal is for the senior moderators."))
     if appeal.original_decider_id and appeal.original_decider_id == actor.pk:
         raise ValidationError(_("You took the decision under appeal: another moderator must decide it."))

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from backoffice.roles import Role, has_role
 from moderation.models import AuditVerb, ReviewItem
 from moderation.services.audit import record_event
+from moderation.tiers import may_work_tier
 
 
 def may_assign(user) -> bool:
@@ -32,7 +33,7 @@ def assignee_refusal(*, assignee, item: ReviewItem) -> str | None:
         return _("%(name)s is not a moderator: only moderators and senior moderators can be assigned items.") % {
             "name": assignee
         }
-    if item.tier == ReviewItem.Tier.SENIOR and not has_role(assignee, Role.SENIOR_MODERATOR):
+    if not may_work_tier(assignee, item.tier):
         return _("This item was escalated: only a senior moderator can be assigned it.")
     return None
 
@@ -43,7 +44,7 @@ def _lock_open_item(*, actor, item: ReviewItem) -> ReviewItem:
     item = ReviewItem.objects.select_for_update(of=("self",)).select_related("merchant", "policy").get(pk=item.pk)
     if item.status == ReviewItem.Status.DECIDED:
         raise ValidationError(_("This item has been decided already."))
-    if item.tier == ReviewItem.Tier.SENIOR and not has_role(actor, Role.SENIOR_MODERATOR):
+    if not may_work_tier(actor, item.tier):
         raise ValidationError(_("This item was escalated: only senior moderators decide it."))
     return item
 

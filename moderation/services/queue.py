@@ -20,7 +20,6 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from backoffice.roles import Role, has_role
 from backoffice.text import has_visible_text
 from moderation.models import (
     Appeal,
@@ -38,6 +37,7 @@ from moderation.services.audit import Actor, EventRow, SystemActor, record_event
 from moderation.services.notices import NoticeDraft, create_notices
 from moderation.services.transparency import VISIBILITY_REMOVED, statement_fields
 from moderation.services.violations import merchant_points, record_violation
+from moderation.tiers import may_work_tier, tiers_for
 from sellers.models import Listing
 from sellers.versions import ensure_versions
 
@@ -213,9 +213,7 @@ def _audit(item: ReviewItem, *, actor: Actor, verb: AuditVerb, before=None, afte
 
 
 def _tiers_for(user) -> list[str]:
-    if has_role(user, Role.SENIOR_MODERATOR):
-        return [ReviewItem.Tier.MODERATOR, ReviewItem.Tier.SENIOR]
-    return [ReviewItem.Tier.MODERATOR]
+    return tiers_for(user)
 
 
 def _claimable(now: datetime) -> Q:
@@ -236,7 +234,7 @@ def claim_next_item(*, actor, tier: str | None = None, filters: dict | None = No
     """
     now = timezone.now()
     tiers = [tier] if tier else _tiers_for(actor)
-    if tier == ReviewItem.Tier.SENIOR and not has_role(actor, Role.SENIOR_MODERATOR):
+    if tier is not None and not may_work_tier(actor, tier):
         raise ValidationError(_("Only senior moderators work the escalated queue."))
     claimable = ReviewItem.objects.select_for_update(skip_locked=True, of=("self",)).filter(
         _claimable(now), tier__in=tiers, **(filters or {})
@@ -279,7 +277,7 @@ def _claimed_by_other(item: ReviewItem) -> str:
 def claim_item(*, actor, item: ReviewItem) -> ReviewItem:
     """Claim one item. Refused while another moderator's lease runs; renewing one's own is fine."""
     now = timezone.now()
-    if item.tier == ReviewItem.Tier.SENIOR and not has_role(actor, Role.SENIOR_MODERATOR):
+    if not may_work_tier(actor, item.tier):
         raise ValidationError(_("This item was escalated: only senior moderators decide it."))
     # The tier is checked in the UPDATE too: the caller's copy may predate an escalation.
     claimed = ReviewItem.objects.filter(
@@ -342,7 +340,7 @@ def _lock_for_decision(*, actor, item: ReviewItem) -> ReviewItem:
     )
     if item.status == ReviewItem.Status.DECIDED:
         raise ValidationError(_("This item has been decided already."))
-    if item.tier == ReviewItem.Tier.SENIOR and not has_role(actor, Role.SENIOR_MODERATOR):
+    if not may_work_tier(actor, item.tier):
         raise ValidationError(_("This item was escalated: only senior moderators decide it."))
     held_by_other = (
         item.status == ReviewItem.Status.CLAIMED
@@ -542,7 +540,7 @@ def escalate_item(*, actor, item: ReviewItem, note: str) -> ReviewItem:
         raise ValidationError(_("This item is already with the senior moderators."))
     # An assignee who is not a senior can no longer decide it: the assignment goes with the tier.
     assignee = item.assigned_to
-    drops_assignee = assignee is not None and not has_role(assignee, Role.SENIOR_MODERATOR)
+    drops_assignee = assignee is not None and not may_work_tier(assignee, ReviewItem.Tier.SENIOR)
     ReviewItem.objects.filter(pk=item.pk).update(
         tier=ReviewItem.Tier.SENIOR,
         status=ReviewItem.Status.OPEN,

@@ -11,13 +11,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from backoffice.roles import Role, has_role
+from backoffice.roles import Role
 from moderation.filters import AppealQueueFilter
 from moderation.forms import AppealDecisionForm, add_service_errors
 from moderation.models import Appeal
 from moderation.selectors.appeals import appeal_detail, appeal_evidence, appeal_queue
 from moderation.selectors.queue import page_of
 from moderation.services import appeals as appeal_services
+from moderation.tiers import may_work_tier
 from moderation.views.access import role_required
 
 MODERATORS = (Role.MODERATOR,)
@@ -62,7 +63,7 @@ def _visible_appeal(request, appeal_id: int) -> Appeal:
         appeal = appeal_detail(appeal_id)
     except Appeal.DoesNotExist:
         raise Http404("No such appeal.") from None
-    if appeal.tier == Appeal.Tier.SENIOR and not has_role(request.user, Role.SENIOR_MODERATOR):
+    if not may_work_tier(request.user, appeal.tier):
         raise Http404("No such appeal.")
     return appeal
 

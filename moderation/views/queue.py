@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from backoffice.roles import Role, has_role
+from backoffice.roles import Role
 from moderation.filters import ReviewItemFilter
 from moderation.forms import BulkDecisionForm, DismissForm, EscalateForm, NoteForm, TakeDownForm
 from moderation.models import ReviewItem
@@ -35,6 +35,7 @@ from moderation.selectors.queue import (
 from moderation.selectors.saved_views import queue_query_of, queue_views_for
 from moderation.services import queue as queue_services
 from moderation.services import undo as undo_services
+from moderation.tiers import may_work_tier
 from moderation.views.access import role_required
 
 MODERATORS = (Role.MODERATOR,)
@@ -215,8 +216,7 @@ def _item_context(request, item: ReviewItem, **forms) -> dict:
         "note_form": forms.get("note_form") or NoteForm(),
         "now": timezone.now(),
         "mine": item.status == ReviewItem.Status.CLAIMED and item.claimed_by_id == request.user.pk,
-        "can_decide": item.is_open
-        and (item.tier == ReviewItem.Tier.MODERATOR or has_role(request.user, Role.SENIOR_MODERATOR)),
+        "can_decide": item.is_open and may_work_tier(request.user, item.tier),
     }
 
 
@@ -225,7 +225,7 @@ def _visible_item(request, item_id: int) -> ReviewItem:
         item = item_detail(item_id)
     except ReviewItem.DoesNotExist:
         raise Http404("No such item.") from None
-    escalated_away = item.tier == ReviewItem.Tier.SENIOR and not has_role(request.user, Role.SENIOR_MODERATOR)
+    escalated_away = not may_work_tier(request.user, item.tier)
     if escalated_away and item.escalated_by_id != request.user.pk:
         raise Http404("No such item.")
     return item
