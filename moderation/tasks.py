@@ -7,8 +7,29 @@ from django.utils import timezone
 
 from backoffice.observability import current_request_id
 from moderation.models import AuditEvent, Policy, RemovalChunk, ScanChunk
-from moderation.services import appeals, notices, policies, queue, removals, sanctions, scanning
+from moderation.services import appeals, notices, policies, queue, removals, sanctions, scanning, sealing, statements
 from moderation.services.audit import SystemActor
+
+
+class ChunkFinishFailed(Exception):
+    """A chunk's work is committed and only what came after it failed (finishing its removal or
+    scan): not retried with the chunk, which a retry would find done. The cause is chained."""
+
+
+# The one retry policy, for the tasks that retry (a chunk of a removal or of a scan): any error
+# of the chunk's work is tried again after 2, 4, 8 … seconds, at most a minute apart, without
+# jitter (the delays the hand-written loops used). The chunk's row counts its failed attempts
+# (they outlive a lost worker or a requeued message): past REMOVAL_CHUNK_MAX_RETRIES the task
+# fails its removal or scan and returns instead of raising, so Celery's own bound, the same
+# number, is reached only when even counting the failure failed.
+RETRY_FAILED_CHUNK = {
+    "autoretry_for": (Exception,),
+    "dont_autoretry_for": (ChunkFinishFailed,),
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "retry_jitter": False,
+    "max_retries": settings.REMOVAL_CHUNK_MAX_RETRIES,
+}
 
 
 @shared_task(name="moderation.ping")
@@ -40,19 +61,19 @@ def start_due_removals() -> list[int]:
     return [rid for rid in removals.due_removal_ids() if removals.start_removal(removal_id=rid, actor=actor)]
 
 
-@shared_task(name="moderation.run_removal_chunk", bind=True, max_retries=None)
-def run_removal_chunk(self, chunk_id: int) -> int:
-    """One id range of a removal. Retried with backoff a bounded number of times, then the removal fails."""
+@shared_task(name="moderation.run_removal_chunk", **RETRY_FAILED_CHUNK)
+def run_removal_chunk(chunk_id: int) -> int:
+    """One id range of a removal. Retried as ``RETRY_FAILED_CHUNK`` says, then the removal fails."""
     try:
         return removals.run_removal_chunk(chunk_id=chunk_id)
     except Exception as error:
         if not RemovalChunk.objects.filter(pk=chunk_id, status=RemovalChunk.Status.PENDING).exists():
-            raise  # the chunk is done: only the finish failed; never fail a removal whose work is done
-        attempts = removals.record_chunk_failure(chunk_id=chunk_id, error=error)
-        if attempts > settings.REMOVAL_CHUNK_MAX_RETRIES:
-            removals.fail_removal(chunk_id=chunk_id, error=error)
-            return 0
-        raise self.retry(exc=error, countdown=min(2**attempts, 60)) from error
+            # The chunk is done: only the finish failed; never fail a removal whose work is done.
+            raise ChunkFinishFailed(f"Removal chunk {chunk_id}") from error
+        if removals.record_chunk_failure(chunk_id=chunk_id, error=error) <= settings.REMOVAL_CHUNK_MAX_RETRIES:
+            raise  # retried
+        removals.fail_removal(chunk_id=chunk_id, error=error)
+        return 0
 
 
 @shared_task(name="moderation.requeue_stalled_removals")
@@ -84,28 +105,37 @@ def start_policy_scan(policy_id: int) -> int | None:
     return scan.pk if scan else None
 
 
-@shared_task(name="moderation.run_scan_chunk", bind=True, max_retries=None)
-def run_scan_chunk(self, chunk_id: int) -> int:
+@shared_task(name="moderation.run_scan_chunk", **RETRY_FAILED_CHUNK)
+def run_scan_chunk(chunk_id: int) -> int:
+    """One id range of a policy scan. Retried as ``RETRY_FAILED_CHUNK`` says, then the scan fails."""
     try:
         return scanning.run_scan_chunk(chunk_id=chunk_id)
     except Exception as error:
         if not ScanChunk.objects.filter(pk=chunk_id, status=ScanChunk.Status.PENDING).exists():
-            raise  # the chunk's work is done: only its finish failed; the retry of the message finishes
+            # The chunk's work is done: only its finish failed; the retry of the message finishes.
+            raise ChunkFinishFailed(f"Scan chunk {chunk_id}") from error
+        # The scan's service counts the failure and fails the scan in one transaction, so it is
+        # told beforehand whether this failure is the one past the limit.
         attempts = ScanChunk.objects.filter(pk=chunk_id).values_list("attempts", flat=True).first() or 0
         give_up = attempts + 1 > settings.REMOVAL_CHUNK_MAX_RETRIES
         scanning.record_scan_chunk_failure(chunk_id=chunk_id, error=error, give_up=give_up)
-        if give_up:
-            return 0
-        raise self.retry(exc=error, countdown=min(2 ** (attempts + 1), 60)) from error
+        if not give_up:
+            raise  # retried
+        return 0
 
 
 @shared_task(name="moderation.run_escalation")
 def run_escalation() -> dict:
-    """Beat, every minute: expire what has ended, then queue each policy's ladder, range by range."""
-    expired = sanctions.expire_sanctions()
+    """Beat, every minute: expire what has ended, then queue each policy's ladder, range by range.
+
+    The clock is read once: the expiries, the policies past their grace and their ranges are
+    all as of the sweep's start (each queued range reads its own when it runs, as it always did).
+    """
+    now = timezone.now()
+    expired = sanctions.expire_sanctions(at=now)
     ranges = 0
-    for policy in sanctions.sweep_policies(timezone.now()):
-        for first_id, last_id in sanctions.escalation_chunks(policy=policy, at=timezone.now()):
+    for policy in sanctions.sweep_policies(now):
+        for first_id, last_id in sanctions.escalation_chunks(policy=policy, at=now):
             escalate_range.delay(policy.pk, first_id, last_id)
             ranges += 1
     return {"expired": expired, "ranges": ranges}
@@ -124,11 +154,6 @@ def escalate_merchants(merchant_ids: list[int]) -> int:
     return sanctions.escalate_merchants(merchant_ids=merchant_ids)
 
 
-# --- The DSA Transparency Database (appended) -------------------------------------------
-
-from moderation.services import statements  # noqa: E402
-
-
 @shared_task(name="moderation.submit_statements")
 def submit_statements() -> dict:
     """Beat, every five minutes: queue new statements of reasons and post the due ones; overlapping runs share.
@@ -138,11 +163,6 @@ def submit_statements() -> dict:
     return statements.submit_pending_statements(
         actor=SystemActor("submit_statements"), time_budget=settings.CELERY_TASK_SOFT_TIME_LIMIT / 2
     )
-
-
-# --- The audit trail's seal (appended) ---------------------------------------------------
-
-from moderation.services import sealing  # noqa: E402
 
 
 @shared_task(name="moderation.seal_audit_events")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import TypedDict
 from zoneinfo import ZoneInfo
 
@@ -21,34 +21,11 @@ from django.utils import timezone
 
 from moderation.models import Appeal, Notice, Policy, RemovalChunk, ReviewItem, Sanction, SanctionKind, Violation
 from moderation.models.appeals import OPEN_STATUSES
+from moderation.selectors.periods import Period  # also imported from here by callers
 
 # A trust-and-safety lead reloads the page often; a minute-old figure is fresh enough and
 # spares the database the grouped queries on every reload.
 DASHBOARD_CACHE_SECONDS = 60
-
-
-@dataclass
-class Period:
-    """Whole days from ``start`` to ``end`` (exclusive), midnights in one timezone: their tzinfo."""
-
-    start: datetime
-    end: datetime
-
-    @classmethod
-    def of_days(cls, first: date, last: date, zone: ZoneInfo) -> Period:
-        """The days ``first`` to ``last`` inclusive, each from midnight to midnight in ``zone``."""
-        return cls(
-            start=datetime.combine(first, time.min, tzinfo=zone),
-            end=datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone),
-        )
-
-    @property
-    def timezone_name(self) -> str:
-        return getattr(self.start.tzinfo, "key", None) or str(self.start.tzinfo)
-
-    def days(self) -> list[date]:
-        first, last = self.start.date(), (self.end - timedelta(microseconds=1)).date()
-        return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
 class ModeratorDay(TypedDict):
@@ -254,8 +231,8 @@ def transparency_report(period: Period, policy: Policy | None = None) -> dict:
         "period": {
             "start": start.isoformat(),
             "end": end.isoformat(),
-            "first_day": start.date().isoformat(),
-            "last_day": (end - timedelta(microseconds=1)).date().isoformat(),
+            "first_day": period.first_day.isoformat(),
+            "last_day": period.last_day.isoformat(),
             "timezone": period.timezone_name,
         },
         "policy": policy.slug if policy else None,

@@ -1,14 +1,13 @@
 """The enforcement dashboard: the back office's home page, for staff."""
 
-from datetime import datetime, time, timedelta
-
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 
 from backoffice.roles import Role, has_role
 from moderation.forms import DashboardForm
 from moderation.models import SanctionKind
-from moderation.selectors.dashboard import Period, dashboard, default_policy
+from moderation.selectors.dashboard import dashboard, default_policy
+from moderation.selectors.periods import reporting_period
 from sellers.selectors import catalog_overview
 
 DEFAULT_DAYS = 30
@@ -25,21 +24,16 @@ def home(request):
         form = DashboardForm(initial={"policy": policy})
     context = {"form": form, "overview": catalog_overview(), "policy": policy}
     if policy is not None:
-        zone = policy.zone
-        today = datetime.now(zone).date()
-        data = form.cleaned_data if form.is_valid() else {}
-        last = data.get("until") or today
-        first = data.get("since") or last - timedelta(days=DEFAULT_DAYS - 1)
-        period = Period(
-            start=datetime.combine(first, time.min, tzinfo=zone),
-            end=datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone),
+        data = form.cleaned_data if form.is_valid() else {}  # a bad period: its errors, and the default one
+        period = reporting_period(
+            since=data.get("since"), until=data.get("until"), zone=policy.zone, default_days=DEFAULT_DAYS
         )
         board = dashboard(policy, period)
         labels = dict(SanctionKind.choices)
         context.update(
             board=board,
-            first=first,
-            last=last,
+            first=period.first_day,
+            last=period.last_day,
             sanctions_issued=[
                 (labels[k], board.sanctions_issued.get(k, 0)) for k in labels if board.sanctions_issued.get(k)
             ],

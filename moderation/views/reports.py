@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timedelta
 
 from django.http import HttpResponse, JsonResponse
 
 from backoffice.roles import Role
 from moderation.forms import DashboardForm
-from moderation.selectors.dashboard import Period, report_zone, transparency_report, transparency_report_rows
+from moderation.selectors.dashboard import report_zone, transparency_report, transparency_report_rows
+from moderation.selectors.periods import reporting_period
 from moderation.views.access import role_required
 
 DEFAULT_DAYS = 365
@@ -23,11 +23,14 @@ def transparency_report_download(request, fmt: str):
     if not form.is_valid():
         return JsonResponse({"errors": form.errors}, status=400)
     data = form.cleaned_data
-    zone = report_zone(data.get("policy"))
-    last = data.get("until") or datetime.now(zone).date()
-    first = data.get("since") or last - timedelta(days=DEFAULT_DAYS - 1)
-    report = transparency_report(Period.of_days(first, last, zone), data.get("policy"))
-    name = f"transparency-report-{first:%Y%m%d}-{last:%Y%m%d}"
+    period = reporting_period(
+        since=data.get("since"),
+        until=data.get("until"),
+        zone=report_zone(data.get("policy")),
+        default_days=DEFAULT_DAYS,
+    )
+    report = transparency_report(period, data.get("policy"))
+    name = f"transparency-report-{period.first_day:%Y%m%d}-{period.last_day:%Y%m%d}"
     if fmt == "json":
         response = JsonResponse(report, json_dumps_params={"indent": 2})
     else:
