@@ -3,7 +3,6 @@
 from celery import shared_task
 from django.conf import settings
 from django.db import connection
-from django.utils import timezone
 
 from backoffice.observability import current_request_id
 from moderation.models import AuditEvent, Policy, RemovalChunk, ScanChunk
@@ -131,14 +130,7 @@ def run_escalation() -> dict:
     The clock is read once: the expiries, the policies past their grace and their ranges are
     all as of the sweep's start (each queued range reads its own when it runs, as it always did).
     """
-    now = timezone.now()
-    expired = sanctions.expire_sanctions(at=now)
-    ranges = 0
-    for policy in sanctions.sweep_policies(now):
-        for first_id, last_id in sanctions.escalation_chunks(policy=policy, at=now):
-            escalate_range.delay(policy.pk, first_id, last_id)
-            ranges += 1
-    return {"expired": expired, "ranges": ranges}
+    return sanctions.run_escalation(queue_range=escalate_range.delay)
 
 
 @shared_task(name="moderation.escalate_range")

@@ -11,6 +11,7 @@ still issues it once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from django.db import transaction
@@ -101,13 +102,27 @@ def _escalate(*, policy: Policy, at: datetime, actor: Actor, id_range=None, merc
 
 
 def run_escalation(
-    *, at: datetime | None = None, actor: Actor = ESCALATION_ACTOR, chunk_size: int = ESCALATION_CHUNK_SIZE
+    *,
+    at: datetime | None = None,
+    actor: Actor = ESCALATION_ACTOR,
+    chunk_size: int = ESCALATION_CHUNK_SIZE,
+    queue_range: Callable[[int, int, int], object] | None = None,
 ) -> dict:
-    """The whole sweep, inline: expiries, then every policy's ladder range by range. Returns the counts."""
+    """The whole sweep as of one moment: expiries, then every policy's ladder range by range.
+
+    Inline by default (``{"expired", "issued"}``). Beat's task passes ``queue_range``
+    (``escalate_range.delay``): each range goes to it as ``(policy_id, first_id, last_id)`` to run
+    on the workers, and the counts are ``{"expired", "ranges"}``. One sweep, written once, whose
+    expiries, policies and ranges all read the clock once.
+    """
     at = at or timezone.now()
     expired = expire_sanctions(at=at, actor=actor)
-    issued = 0
+    issued = ranges = 0
     for policy in sweep_policies(at):
         for first_id, last_id in escalation_chunks(policy=policy, at=at, chunk_size=chunk_size):
-            issued += escalate_range(policy=policy, first_id=first_id, last_id=last_id, at=at, actor=actor)
-    return {"expired": expired, "issued": issued}
+            ranges += 1
+            if queue_range is not None:
+                queue_range(policy.pk, first_id, last_id)
+            else:
+                issued += escalate_range(policy=policy, first_id=first_id, last_id=last_id, at=at, actor=actor)
+    return {"expired": expired, "ranges": ranges} if queue_range else {"expired": expired, "issued": issued}
