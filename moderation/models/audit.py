@@ -64,6 +64,8 @@ class AuditVerb(models.IntegerChoices):
     SCAN_STARTED = 411, _("scan started")
     SCAN_COMPLETED = 412, _("scan completed")
     SCAN_FAILED = 413, _("scan failed")
+    DUPLICATE_GROUP_FORMED = 416, _("similar listings grouped")  # a second item joined a group of one
+    DUPLICATE_GROUP_JOINED = 417, _("similar listing joined a group")
     # 500-599: violations and sanctions
     VIOLATION_RECORDED = 501, _("violation recorded")
     VIOLATION_OVERTURNED = 502, _("violation overturned")
