@@ -4,6 +4,7 @@ from moderation.views import (
     appeals,
     assignment,
     audit,
+    duplicates,
     merchants,
     operations,
     policies,
@@ -25,6 +26,7 @@ urlpatterns = [
     path("queue/<int:item_id>/", queue.queue_item, name="queue-item"),
     path("queue/<int:item_id>/undo/", queue.queue_item_undo, name="queue-item-undo"),
     path("queue/assigned/", assignment.assigned_index, name="queue-assigned"),
+    path("queue/groups/<int:group_id>/", duplicates.group_show, name="queue-group"),
     # Before queue-item-action, whose <slug:action> would take "assign" and answer 404.
     path("queue/<int:item_id>/assign/", assignment.item_assign, name="queue-item-assign"),
     path("queue/<int:item_id>/unassign/", assignment.item_unassign, name="queue-item-unassign"),

@@ -79,7 +79,7 @@ def drop_search_index(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("moderation", "0032_saved_queue_view")]
+    dependencies = [("moderation", "0033_duplicate_groups")]
 
     operations = [
         migrations.AddField(

@@ -12,7 +12,15 @@ from moderation.models.audit import (
 from moderation.models.detection import DetectionRule
 from moderation.models.notices import Notice
 from moderation.models.policies import Policy, PolicyClause
-from moderation.models.queue import PolicyScan, ReviewItem, ReviewItemRule, ReviewNote, ScanChunk
+from moderation.models.queue import (
+    DuplicateGroup,
+    DuplicateSignatureBand,
+    PolicyScan,
+    ReviewItem,
+    ReviewItemRule,
+    ReviewNote,
+    ScanChunk,
+)
 from moderation.models.removals import CategoryRemoval, RemovalChunk
 from moderation.models.sanctions import SUSPENSION_KINDS, EscalationStep, PointsRule, Sanction, SanctionKind
 from moderation.models.saved_views import SavedQueueView
@@ -29,6 +37,8 @@ __all__ = [
     "AuditVerification",
     "CategoryRemoval",
     "DetectionRule",
+    "DuplicateGroup",
+    "DuplicateSignatureBand",
     "EscalationStep",
     "Notice",
     "Policy",

@@ -66,6 +66,8 @@ class AuditVerb(models.IntegerChoices):
     SCAN_FAILED = 413, _("scan failed")
     SAVED_VIEW_SAVED = 414, _("saved queue view saved")  # created, renamed or its sharing changed
     SAVED_VIEW_DELETED = 415, _("saved queue view deleted")
+    DUPLICATE_GROUP_FORMED = 416, _("similar listings grouped")  # a second item joined a group of one
+    DUPLICATE_GROUP_JOINED = 417, _("similar listing joined a group")
     # 500-599: violations and sanctions
     VIOLATION_RECORDED = 501, _("violation recorded")
     VIOLATION_OVERTURNED = 502, _("violation overturned")

@@ -86,6 +86,16 @@ class ReviewItem(models.Model):
     # store's name change. Its GIN trigram index over the open items (review_open_search_idx) is
     # made by migration 0034 on PostgreSQL only, when pg_trgm can be had: not declared here.
     search_text = models.TextField(blank=True, default="", editable=False)
+    # The listings with the same or nearly the same content (``moderation.services.duplicates``),
+    # set as similar items arrive; empty while no other item is similar to this one.
+    duplicate_group = models.ForeignKey(
+        "moderation.DuplicateGroup",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="items",
+        db_index=False,  # review_group_idx: most items are in no group and need no entry
+    )
 
     class Meta:
         ordering = ["-priority", "id"]
@@ -123,6 +133,16 @@ class ReviewItem(models.Model):
             ),
             # The merchant's history on the item page.
             models.Index(fields=["merchant", "-created_at"], name="review_merchant_idx"),
+            # The group page's members, and "Similar listings: N" on the item page.
+            models.Index(
+                fields=["duplicate_group"], name="review_group_idx", condition=Q(duplicate_group__isnull=False)
+            ),
+            # "3 similar" in the queue: a group's open members, however many of them were decided.
+            models.Index(
+                fields=["duplicate_group"],
+                name="review_open_group_idx",
+                condition=Q(status__in=["open", "claimed"], duplicate_group__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -252,3 +272,62 @@ class ScanChunk(models.Model):
 
     def __str__(self) -> str:
         return f"scan chunk {self.number} [{self.first_id}..{self.last_id}]"
+
+
+# --- Duplicate groups: near-identical listings decided together ------------------------------
+
+
+class DuplicateGroup(models.Model):
+    """Review items whose listings say the same or nearly the same thing (``moderation.services.duplicates``).
+
+    A group is a ball around the content of its founder, the first item with that content:
+    ``signature`` is that content's MinHash, and an arriving item joins only if its own signature
+    is at least ``SIMILARITY_THRESHOLD`` similar to it. Comparing with the founder, not with
+    whichever member is nearest, keeps a group from drifting along a chain of small edits into
+    unrelated content: any two members are about 0.5 similar or more (Jaccard distance is a
+    metric). A group of one is only a centre that the next copy finds: its founder's
+    ``duplicate_group`` stays empty until a second member joins, so an item without a similar one
+    costs the queue's pages nothing.
+    """
+
+    founder = models.ForeignKey(
+        ReviewItem, on_delete=models.PROTECT, related_name="+", db_index=False, help_text="Whose content it is."
+    )
+    exact_key = models.BigIntegerField(help_text="Hash of the founding content's normalised words.")
+    signature = models.BinaryField(max_length=128, help_text="MinHash of the founding content (64 x uint16).")
+    size = models.PositiveIntegerField(
+        default=1, help_text="Items that joined, the founder included, whatever their status."
+    )
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # An arriving item's exact copy: one probe per batch of arrivals.
+            models.Index(fields=["exact_key"], name="duplicate_group_exact_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Similar listings #{self.pk}"
+
+
+class DuplicateSignatureBand(models.Model):
+    """One LSH band of a group's signature: items sharing a band key are candidates to compare.
+
+    ``key`` hashes the band's number with its values, so keys of different bands never meet and a
+    batch of arrivals finds its candidates with one ``key IN (…)`` probe of one index, rather than
+    a (band, key) pair per band and item. ``band`` is kept to read the rows, not to find them.
+    """
+
+    group = models.ForeignKey(DuplicateGroup, on_delete=models.PROTECT, related_name="bands", db_index=False)
+    band = models.PositiveSmallIntegerField()
+    key = models.BigIntegerField()
+
+    class Meta:
+        indexes = [
+            # Candidates of arriving items: key IN (…), the group read from the index alone.
+            models.Index(fields=["key", "group"], name="duplicate_band_key_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"band {self.band} of group {self.group_id}"

@@ -14,6 +14,7 @@ TARGET_PAGES = {
     "reviewitem": "backoffice:queue-item",
     "appeal": "backoffice:appeal-detail",
     "policyscan": "backoffice:scan-detail",
+    "duplicategroup": "backoffice:queue-group",
 }
 
 

@@ -181,6 +181,16 @@ def open_review_items(
                 for pk, listing_id, merchant_id, score in created
             ),
         )
+        # Near-duplicate listings join their group now, as they arrive, not when a page is viewed.
+        from moderation.services.duplicates import group_new_items  # it imports this module's services
+
+        listings = {listing.pk: listing for listing, _found in detections}
+        group_new_items(
+            items=sorted((pk, listings[listing_id]) for pk, listing_id, *_rest in created),
+            policy=policy,
+            actor=actor,
+            now=now,
+        )
     return len(created)
 
 
