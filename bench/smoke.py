@@ -89,6 +89,13 @@ EXPECTED_KEYS: dict[str, tuple[str, ...]] = {
         "scan_seconds",
         "scan_baseline_seconds",
         "scan_ratio",
+        "open_items",
+        "plain_ms",
+        "search_ms",
+        "search_ratio",
+        "search_first_ms",
+        "loop_ms",
+        "loop_queries",
     ),
     "escalation": (
         "benchmark",
