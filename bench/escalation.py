@@ -227,10 +227,10 @@ def generate(merchants: int) -> dict:
             """
             INSERT INTO moderation_reviewitem (listing_id, policy_id, merchant_id, marketplace_id, category_id,
                                                source, tier, score, matched_terms, spans, priority, status,
-                                               due_at, decision, decision_reason, created_at)
+                                               due_at, decision, decision_reason, created_at, search_text)
             SELECT l.id, %(policy)s, c.merchant_id, %(marketplace)s, l.category_id, 'detection', 'moderator', 12,
                    '["antminer"]'::jsonb, '{}'::jsonb, 12, 'open',
-                   opened + interval '24 hours', '', '', opened
+                   opened + interval '24 hours', '', '', opened, ''
             FROM bench_case c
             JOIN sellers_listing l ON l.merchant_id = c.merchant_id AND l.status = 'live'
             CROSS JOIN LATERAL (

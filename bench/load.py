@@ -273,11 +273,11 @@ def generate(*, all_merchants: int, holders: int, moderators: int, review_items:
             INSERT INTO moderation_reviewitem
                 (listing_id, policy_id, merchant_id, marketplace_id, category_id, source, tier, score,
                  matched_terms, spans, priority, status, due_at, decision, decision_reason, created_at, clause_id,
-                 version)
+                 version, search_text)
             SELECT l.id, %(policy)s, l.merchant_id, %(marketplace)s, l.category_id, 'detection', 'moderator',
                    10 + l.id %% 40, '["antminer"]'::jsonb, '{}'::jsonb, 10 + l.id %% 40, 'open',
                    now() + interval '1 day' - (l.id %% 48) * interval '1 hour', '', '', now() - interval '1 hour',
-                   %(clause)s, l.version
+                   %(clause)s, l.version, ''
             FROM sellers_listing AS l
             WHERE l.status = 'live' AND l.category_id <> %(banned)s AND l.title NOT LIKE 'USB-C%%'
             """,
