@@ -210,6 +210,16 @@ def item_detail(item_id: int) -> ReviewItem:
     )
 
 
+def item_for_decision(item_id: int) -> ReviewItem:
+    """An item as a decision needs it: its policy's clauses (the form's choices and the notice's
+    text), listing and merchant; not the notes, rules and history its page shows."""
+    return (
+        ReviewItem.objects.select_related("listing", "policy", "merchant__marketplace", "clause")
+        .prefetch_related("policy__clauses")
+        .get(pk=item_id)
+    )
+
+
 def merchant_history(item: ReviewItem, *, limit: int = 20) -> dict:
     """What a moderator weighs: the merchant's earlier items, violations and notices."""
     merchant = item.merchant

@@ -214,8 +214,8 @@ def _audit(item: ReviewItem, *, actor: Actor, verb: AuditVerb, before=None, afte
         actor=actor,
         verb=verb,
         target=item,
-        merchant=item.merchant,
-        policy=item.policy,
+        merchant=item.merchant_id,  # ids: the event needs no row loaded to be filed under them
+        policy=item.policy_id,
         before=before,
         after=after,
         reason=reason,
@@ -262,10 +262,9 @@ def claim_next_item(*, actor, tier: str | None = None, filters: dict | None = No
 
 def _take_claim(item: ReviewItem, *, actor, now: datetime) -> ReviewItem:
     before = {"status": item.status, "claimed_by": item.claimed_by_id}
-    ReviewItem.objects.filter(pk=item.pk).update(
-        status=ReviewItem.Status.CLAIMED, claimed_by=actor, claimed_until=now + lease()
-    )
-    item.refresh_from_db()
+    # The row is locked (FOR UPDATE): what the UPDATE writes is what it holds, no need to read it back.
+    item.status, item.claimed_by, item.claimed_until = ReviewItem.Status.CLAIMED, actor, now + lease()
+    ReviewItem.objects.filter(pk=item.pk).update(status=item.status, claimed_by=actor, claimed_until=item.claimed_until)
     _audit(
         item,
         actor=actor,
@@ -343,11 +342,15 @@ def _lock_for_decision(*, actor, item: ReviewItem) -> ReviewItem:
     someone else whose lease still runs is theirs.
     """
     now = timezone.now()
-    item = (
+    locked = (
         ReviewItem.objects.select_for_update(of=("self",))
         .select_related("listing", "policy", "merchant__marketplace")
         .get(pk=item.pk)
     )
+    if ReviewItem.policy.is_cached(item):
+        # An item's policy never changes: keep the caller's, with what it loaded (its clauses).
+        locked.policy = item.policy
+    item = locked
     if item.status == ReviewItem.Status.DECIDED:
         raise ValidationError(_("This item has been decided already."))
     if not may_work_tier(actor, item.tier):

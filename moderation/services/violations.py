@@ -118,7 +118,7 @@ def record_violation(
         actor=actor,
         verb=AuditVerb.VIOLATION_RECORDED,
         target=violation,
-        merchant=violation.merchant,
+        merchant=merchant_id,
         policy=policy,
         after={
             "kind": kind,

@@ -25,6 +25,7 @@ from moderation.selectors.bulk import matching_count, matching_item_ids, visible
 from moderation.selectors.queue import (
     item_detail,
     item_evidence,
+    item_for_decision,
     merchant_history,
     page_by_ids,
     page_of,
@@ -220,9 +221,9 @@ def _item_context(request, item: ReviewItem, **forms) -> dict:
     }
 
 
-def _visible_item(request, item_id: int) -> ReviewItem:
+def _visible_item(request, item_id: int, *, fetch=item_detail) -> ReviewItem:
     try:
-        item = item_detail(item_id)
+        item = fetch(item_id)
     except ReviewItem.DoesNotExist:
         raise Http404("No such item.") from None
     escalated_away = not may_work_tier(request.user, item.tier)
@@ -279,7 +280,8 @@ def _next_or_queue(request):
 @role_required(*MODERATORS)
 def queue_item_action(request, item_id: int, action: str):
     """Claim, take down, dismiss, escalate or note: parse the form, call the service."""
-    item = _visible_item(request, item_id)
+    # The item page's notes, rules and history are read only if the form comes back refused.
+    item = _visible_item(request, item_id, fetch=item_for_decision)
     form_classes = {"take-down": TakeDownForm, "dismiss": DismissForm, "escalate": EscalateForm, "note": NoteForm}
     if action == "claim":
         try:
@@ -321,6 +323,7 @@ def queue_item_action(request, item_id: int, action: str):
             return redirect("backoffice:queue-item", item.pk)
         return _next_or_queue(request)
     forms = {action.replace("-", "_") + "_form": form}
+    item = _visible_item(request, item_id)
     return render(request, "moderation/queue/item.html", _item_context(request, item, **forms), status=400)
 
 

@@ -30,6 +30,7 @@ from moderation.services.appeals import file_appeal
 from moderation.services.policies import new_policy_version
 from moderation.services.queue import claim_item, escalate_item
 from moderation.services.removals import schedule_removal
+from moderation.services.saved_views import save_queue_view
 from moderation.services.scanning import start_policy_scan
 from sellers.tokens import IssuedVia, issue_api_token
 from tests.api.conftest import decisions_of  # noqa: F401 - a fixture: a decision of each kind
@@ -53,6 +54,8 @@ WALKED_PAGES = {
     "backoffice:queue",
     "backoffice:queue-item",
     "backoffice:queue-assigned",
+    "backoffice:queue-group",
+    "backoffice:queue-views",
     "backoffice:appeal-index",
     "backoffice:appeal-detail",
     "backoffice:merchant-index",
@@ -171,6 +174,13 @@ def world(
         override_reason="Accessories here are sold only with miners.",
     )
     token, _key = issue_api_token(user=merchant_user_a, name="warehouse sync", via=IssuedVia.BACKOFFICE)
+    # The same course from two merchants: a duplicate group, opened side by side on its page.
+    course = "以太坊显卡挖矿实战课 Ethereum GPU mining course, lesson by lesson"
+    copies = [open_item(make_listing(merchant, graphics_cards, title=course)) for merchant in (merchant_a, merchant_b)]
+    group_id = ReviewItem.objects.get(pk=copies[-1].pk).duplicate_group_id
+    assert group_id is not None, "the two copies should have formed a duplicate group"
+    # A shared saved view: its row on the views page (renamed there, by POST).
+    saved = save_queue_view(actor=moderator, name="Graphics cards, oldest first", query="sort=oldest", shared=True)
     return {
         "item_id": [unclaimed.pk, claimed.pk, escalated.pk, decided.pk],
         "appeal_id": [appeal.pk],
@@ -180,6 +190,8 @@ def world(
         "scan_id": [scan.pk],
         "removal_id": list(CategoryRemoval.objects.order_by("pk").values_list("pk", flat=True)),  # done, scheduled
         "token_id": [token.pk],
+        "group_id": [group_id],
+        "view_id": [saved.pk],
     }
 
 
