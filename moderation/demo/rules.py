@@ -51,7 +51,7 @@ from moderation.demo.data_files import load
 from moderation.detection import FIELDS, RuleSpec
 from moderation.models import DetectionRule, Policy
 from moderation.services.audit import Actor
-from moderation.services.detection import create_detection_rule
+from moderation.services.detection import create_rules_like
 
 _rules = load("rules.json")
 
@@ -113,20 +113,5 @@ def seed_reference_rules(*, actor: Actor, policy: Policy) -> list[DetectionRule]
     Each rule cites the policy's clause of its number, when the policy has one.
     """
     existing = set(DetectionRule.objects.filter(policy=policy).values_list("kind", "pattern"))
-    clauses = {clause.number: clause for clause in policy.clauses.all()}
-    return [
-        create_detection_rule(
-            actor=actor,
-            policy=policy,
-            kind=rule.kind,
-            pattern=rule.pattern,
-            weight=rule.weight,
-            fields=rule.fields,
-            exclusions=rule.exclusions,
-            note=rule.note,
-            label=rule.label,
-            clause=clauses.get(rule.clause) if rule.clause else None,
-        )
-        for rule in REFERENCE_RULES
-        if (rule.kind, rule.pattern) not in existing
-    ]
+    missing = [rule for rule in REFERENCE_RULES if (rule.kind, rule.pattern) not in existing]
+    return create_rules_like(actor=actor, policy=policy, specs=missing)

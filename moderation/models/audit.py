@@ -191,6 +191,26 @@ class AuditEvent(models.Model):
 # --- The seal: chained checkpoints over the trail, and their verification -------------------
 
 # The previous hash of the first checkpoint: no checkpoint comes before it.
+# Every column of AuditEvent, in one order: the order the seal hashes them in
+# (moderation.services.sealing) and, without the id the sequence draws, the order set-based
+# writers SELECT them in (moderation.services.audit.events_insert_sql). A column added to the
+# model is added here; a test compares this with the model's fields.
+EVENT_COLUMNS = (
+    "id",
+    "occurred_at",
+    "actor_id",
+    "actor_name",
+    "verb",
+    "target_type_id",
+    "target_id",
+    "target_repr",
+    "merchant_id",
+    "policy_id",
+    "before",
+    "after",
+    "reason",
+)
+
 GENESIS_HASH = "0" * 64
 
 

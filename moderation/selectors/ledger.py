@@ -236,3 +236,16 @@ def counted_violations_by_merchant(
             )
         )  # fmt: skip
     return violations
+
+
+def sweep_policies(at: datetime) -> list[Policy]:
+    """Per policy (all its versions), the newest version whose grace has ended: its ladder applies."""
+    candidates = Policy.objects.filter(
+        status__in=[Policy.Status.ANNOUNCED, Policy.Status.IN_EFFECT],
+        effective_at__lte=at,
+        enforcement_starts_at__lte=at,
+    ).order_by("slug", "-version")
+    newest: dict[str, Policy] = {}
+    for policy in candidates:
+        newest.setdefault(policy.slug, policy)
+    return list(newest.values())

@@ -164,3 +164,13 @@ def scan_progress(scan: PolicyScan) -> dict:
     progress["listings_read"] = scan.listings_read
     progress["listings_skipped"] = scan.listings_skipped
     return progress
+
+
+def stalled_removal_ids(*, now: datetime | None = None) -> list[int]:
+    """Running removals with no chunk finished for STALL_AFTER: beat re-sends their chunks."""
+    now = now or timezone.now()
+    return list(
+        CategoryRemoval.objects.filter(
+            status=CategoryRemoval.Status.RUNNING, last_progress_at__lt=now - STALL_AFTER
+        ).values_list("pk", flat=True)
+    )

@@ -28,6 +28,7 @@ from django.utils import timezone, translation
 
 from moderation.bulk import insert_rows
 from moderation.models import AuditEvent, AuditVerb
+from moderation.models.audit import EVENT_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -162,21 +163,9 @@ def record_events(
     return len(rows)
 
 
-# The columns a SELECT feeding ``events_insert_sql`` produces, in this order (the id is the sequence's).
-EVENT_INSERT_COLUMNS = (
-    "occurred_at",
-    "actor_id",
-    "actor_name",
-    "verb",
-    "target_type_id",
-    "target_id",
-    "target_repr",
-    "merchant_id",
-    "policy_id",
-    "before",
-    "after",
-    "reason",
-)
+# The columns a SELECT feeding ``events_insert_sql`` produces, in this order: every column of
+# the trail but the id, which its sequence draws.
+EVENT_INSERT_COLUMNS = EVENT_COLUMNS[1:]
 
 
 def events_insert_sql(select: str) -> str:

@@ -8,7 +8,7 @@ never deleted: disabling keeps the row that past review items cite.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -182,25 +182,43 @@ def enable_detection_rule(*, actor: Actor, rule: DetectionRule, reason: str = ""
 
 
 @transaction.atomic
+def create_rules_like(
+    *, actor: Actor, policy: Policy, specs: Iterable[detection.RuleSpec], inactive: Container[int | None] = ()
+) -> list[DetectionRule]:
+    """A rule on ``policy`` like each of ``specs``, through ``create_detection_rule`` (each audited).
+
+    A spec names its clause by number: the rule cites ``policy``'s clause of that number, as a
+    new version numbers its clauses alike. Specs whose ``id`` is in ``inactive`` are created
+    switched off. The reference rules (the demo) and a superseded version's rules are copied so.
+    """
+    clauses = {clause.number: clause for clause in policy.clauses.all()}
+    return [
+        create_detection_rule(
+            actor=actor,
+            policy=policy,
+            kind=spec.kind,
+            pattern=spec.pattern,
+            weight=spec.weight,
+            fields=spec.fields,
+            exclusions=spec.exclusions,
+            note=spec.note,
+            label=spec.label,
+            clause=clauses.get(spec.clause) if spec.clause is not None else None,
+            is_active=spec.id not in inactive,
+            is_shadow=spec.shadow,
+        )
+        for spec in specs
+    ]
+
+
 def copy_detection_rules(*, actor: Actor, source: Policy, target: Policy) -> list[DetectionRule]:
     """Give a new version of a policy the rules of the one it supersedes (active and disabled)."""
     if DetectionRule.objects.filter(policy=target).exists():
         raise ValidationError(_("“%(policy)s” has detection rules already.") % {"policy": target})
-    return [
-        create_detection_rule(
-            actor=actor,
-            policy=target,
-            kind=rule.kind,
-            pattern=rule.pattern,
-            weight=rule.weight,
-            fields=rule.fields,
-            exclusions=rule.exclusions,
-            note=rule.note,
-            label=rule.label,
-            # The new version numbers its clauses alike: a rule keeps pointing at "its" clause.
-            clause=target.clauses.filter(number=rule.clause.number).first() if rule.clause is not None else None,
-            is_active=rule.is_active,
-            is_shadow=rule.is_shadow,
-        )
-        for rule in DetectionRule.objects.filter(policy=source).select_related("clause").order_by("pk")
-    ]
+    rules = list(DetectionRule.objects.filter(policy=source).select_related("clause").order_by("pk"))
+    return create_rules_like(
+        actor=actor,
+        policy=target,
+        specs=[rule.as_spec() for rule in rules],
+        inactive={rule.pk for rule in rules if not rule.is_active},
+    )

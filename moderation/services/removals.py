@@ -31,7 +31,7 @@ from moderation.models import (
     PolicyClause,
     RemovalChunk,
 )
-from moderation.selectors.removals import STALL_AFTER, is_stalled, removal_dry_run
+from moderation.selectors.removals import is_stalled, removal_dry_run, stalled_removal_ids
 from moderation.services.audit import Actor, SystemActor, actor_label, actor_user, record_event
 from moderation.services.notices import NoticeDraft, create_notices
 from moderation.services.transparency import VISIBILITY_REMOVED, statement_fields
@@ -523,15 +523,6 @@ def resume_removal(*, actor: Actor, removal: CategoryRemoval) -> CategoryRemoval
         after={"status": removal.status},
     )
     return removal
-
-
-def stalled_removal_ids(*, now: datetime | None = None) -> list[int]:
-    now = now or timezone.now()
-    return list(
-        CategoryRemoval.objects.filter(
-            status=CategoryRemoval.Status.RUNNING, last_progress_at__lt=now - STALL_AFTER
-        ).values_list("pk", flat=True)
-    )
 
 
 def requeue_stalled_removals(*, now: datetime | None = None) -> int:

@@ -43,7 +43,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from moderation.models import AuditCheckpoint, AuditEvent, AuditVerification
-from moderation.models.audit import GENESIS_HASH
+from moderation.models.audit import EVENT_COLUMNS, GENESIS_HASH
 from moderation.services.audit import Actor, actor_label
 
 logger = logging.getLogger(__name__)
@@ -63,24 +63,6 @@ PAGE_EVENTS = 10_000
 # Below every id: the first checkpoint's range starts here.
 MIN_ID = -(2**63)
 MAX_PROBLEMS = 100
-
-# Every column of moderation_auditevent, in the order they are hashed. A column added to
-# AuditEvent must be added here (a test compares this with the model's fields).
-EVENT_COLUMNS = (
-    "id",
-    "occurred_at",
-    "actor_id",
-    "actor_name",
-    "verb",
-    "target_type_id",
-    "target_id",
-    "target_repr",
-    "merchant_id",
-    "policy_id",
-    "before",
-    "after",
-    "reason",
-)
 
 
 def backdate_tolerance() -> timedelta:

@@ -22,6 +22,7 @@ from moderation.filters import ReviewItemFilter
 from moderation.forms import BulkDecisionForm, DismissForm, EscalateForm, NoteForm, TakeDownForm
 from moderation.models import ReviewItem
 from moderation.selectors.bulk import matching_count, matching_item_ids, visible_items
+from moderation.selectors.duplicates import open_member_counts, visible_member_count
 from moderation.selectors.queue import (
     item_detail,
     item_evidence,
@@ -67,6 +68,7 @@ def queue_index(request):
         {
             "filter": filterset,
             "items": items,
+            "similar": open_member_counts(request.user, items),  # the "3 similar" badges: one query a page
             "page": page,
             "has_next": has_next,
             "query": query.urlencode(),
@@ -209,6 +211,7 @@ def _item_context(request, item: ReviewItem, **forms) -> dict:
         **_undo_context(request, item),
         **assignment_context(request, item),
         "item": item,
+        "similar": visible_member_count(request.user, item),
         "evidence": item_evidence(item),
         "history": merchant_history(item),
         "take_down_form": forms.get("take_down_form") or TakeDownForm(policy=item.policy, suggested=item.clause),

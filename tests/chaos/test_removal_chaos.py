@@ -12,6 +12,7 @@ import pytest
 from django.utils import timezone
 
 from moderation.models import AuditEvent, AuditVerb, CategoryRemoval, Notice, RemovalChunk
+from moderation.selectors.removals import STALL_AFTER
 from moderation.services import removals
 from moderation.services.audit import SystemActor
 from moderation.services.policies import announce_policy, create_policy, put_due_policies_in_effect
@@ -133,7 +134,7 @@ def complete_removal(workers, removal_id: int) -> list[int]:
         settle(workers)
         if removal_state(removal_id)["status"] == CategoryRemoval.Status.COMPLETED:
             break
-        later = timezone.now() + removals.STALL_AFTER + timedelta(seconds=1)
+        later = timezone.now() + STALL_AFTER + timedelta(seconds=1)
         print(f"stalled at {removal_state(removal_id)}: beat re-sends {removals.requeue_stalled_removals(now=later)}")
     send_pending_notices.delay()
     settle(workers)

@@ -25,6 +25,7 @@ from moderation.models import (
     Policy,
     RemovalChunk,
 )
+from moderation.selectors.removals import STALL_AFTER, stalled_removal_ids
 from moderation.services import removals
 from moderation.services.transparency import VISIBILITY_REMOVED
 from sellers import services as catalog
@@ -602,8 +603,8 @@ def test_only_a_failed_or_stalled_removal_resumes(travel, policy_admin, started)
     with pytest.raises(ValidationError, match="only a failed or stalled one resumes"):
         removals.resume_removal(actor=policy_admin, removal=started)
     # Two minutes without progress: stalled, so it can be resumed.
-    travel.by(removals.STALL_AFTER + timedelta(seconds=1))
-    assert removals.stalled_removal_ids() == [started.pk]
+    travel.by(STALL_AFTER + timedelta(seconds=1))
+    assert stalled_removal_ids() == [started.pk]
     removals.resume_removal(actor=policy_admin, removal=started)
     assert AuditEvent.objects.filter(verb=AuditVerb.REMOVAL_RESUMED).count() == 1
 
@@ -612,7 +613,7 @@ def test_the_beat_safety_net_requeues_the_chunks_of_a_stalled_removal(
     travel, started, removal_catalog, django_capture_on_commit_callbacks
 ):
     assert tasks.requeue_stalled_removals() == 0
-    travel.by(removals.STALL_AFTER + timedelta(seconds=1))
+    travel.by(STALL_AFTER + timedelta(seconds=1))
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.requeue_stalled_removals() == 5
     assert_delisted_exactly_once(started, removal_catalog)

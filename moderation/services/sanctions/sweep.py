@@ -19,24 +19,11 @@ from django.utils import timezone
 
 from moderation.bulk import plan_id_ranges
 from moderation.models import Policy, Sanction
-from moderation.selectors.ledger import STANDING, counted_violations, ladder_of, read_ledger
+from moderation.selectors.ledger import STANDING, counted_violations, ladder_of, read_ledger, sweep_policies
 from moderation.services.audit import Actor
 from moderation.services.sanctions.expiry import expire_sanctions
 from moderation.services.sanctions.ladder import ESCALATION_ACTOR, ESCALATION_CHUNK_SIZE, decide, write_sanctions
 from sellers.models import Merchant
-
-
-def sweep_policies(at: datetime) -> list[Policy]:
-    """Per policy (all its versions), the newest version whose grace has ended: its ladder applies."""
-    candidates = Policy.objects.filter(
-        status__in=[Policy.Status.ANNOUNCED, Policy.Status.IN_EFFECT],
-        effective_at__lte=at,
-        enforcement_starts_at__lte=at,
-    ).order_by("slug", "-version")
-    newest: dict[str, Policy] = {}
-    for policy in candidates:
-        newest.setdefault(policy.slug, policy)
-    return list(newest.values())
 
 
 def escalation_chunks(
