@@ -253,6 +253,8 @@ if CELERY_BROKER_URL != "filesystem://":
     # the hard time limit so a slow task is never run twice while it is still running.
     CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = max(3600, CELERY_TASK_TIME_LIMIT + 600)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Task modules besides each app's tasks.py (all that autodiscovery finds): the marketplace webhooks.
+CELERY_IMPORTS = ("moderation.tasks_webhooks",)
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True

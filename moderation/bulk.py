@@ -208,6 +208,7 @@ def delist_listing_range(
     listings it took from each merchant (merchant id as text → count).
     """
     # Imported here: the door to the trail writes its rows through ``insert_rows`` above.
+    from moderation.services import outbox
     from moderation.services.audit import events_insert_sql
 
     params = {
@@ -236,6 +237,10 @@ def delist_listing_range(
                 FROM delisted
                 """
             )
+            # The marketplaces' events of the same rows, in the same statement (DESIGN §3, rule 12).
+            events, event_params = outbox.removal_delistings_sql(
+                source="delisted", removal_id=removal_id, policy_id=policy_id, at=at
+            )
             cursor.execute(
                 f"""
                 WITH delisted AS (
@@ -246,10 +251,10 @@ def delist_listing_range(
                     WHERE id BETWEEN %(first)s AND %(last)s AND status = 'live'
                       AND category_id = ANY(%(scope)s)
                     RETURNING id, merchant_id, title
-                ), audit AS ({audit})
+                ), audit AS ({audit}), {events}
                 SELECT merchant_id, COUNT(*) FROM delisted GROUP BY merchant_id
                 """,
-                {**params, "scope": category_ids},
+                {**params, "scope": category_ids, **event_params},
             )
             return {str(merchant_id): count for merchant_id, count in cursor.fetchall()}
         # SQLite: no data-modifying CTE, but a write transaction holds the whole database, so
@@ -268,6 +273,10 @@ def delist_listing_range(
         )
         cursor.execute(f"SELECT merchant_id, COUNT(*) FROM sellers_listing WHERE {where} GROUP BY merchant_id", params)
         merchant_counts = {str(merchant_id): count for merchant_id, count in cursor.fetchall()}
+        cursor.execute(f"SELECT id FROM sellers_listing WHERE {where}", params)
+        outbox.removal_delistings(
+            listing_ids=[pk for (pk,) in cursor.fetchall()], removal_id=removal_id, policy_id=policy_id, at=at
+        )
         cursor.execute(
             f"""
             UPDATE sellers_listing

@@ -1,4 +1,4 @@
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from moderation.views import (
     appeals,
@@ -67,6 +67,8 @@ urlpatterns = [
     path("removals/<int:removal_id>/cancel/", removals.removal_cancel, name="removal-cancel"),
     path("removals/<int:removal_id>/resume/", removals.removal_resume, name="removal-resume"),
     path("operations/", operations.operations_index, name="operations"),
+    # Before the retry routes, whose <slug:kind> would take "webhooks".
+    path("operations/webhooks/", include("moderation.urls_webhooks")),
     path("operations/<slug:kind>/<int:object_id>/retry/", operations.operations_retry, name="operations-retry"),
     path("operations/<slug:kind>/retry-all/", operations.operations_retry_all, name="operations-retry-all"),
 ]

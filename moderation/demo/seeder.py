@@ -4,7 +4,9 @@
 2. seed the catalog (``seed_catalog``): the back office's people, the five marketplaces,
    the category tree, the two named merchants with their hand-written listings, and as
    many generated merchants and listings as asked for;
-3. seed the reference *policy* (``moderation.demo.policy``) over that catalog.
+3. in the demo (DEBUG), the demo marketplace's webhook endpoint, a page of the demo itself
+   (``moderation.demo.webhooks``);
+4. seed the reference *policy* (``moderation.demo.policy``) over that catalog.
 
 What is seeded is data (``data/*.json``, read by ``moderation.demo.catalog``); this module
 only generates and writes. Everything generated comes from one ``random.Random(seed)``:
@@ -63,6 +65,7 @@ from moderation.demo.catalog import (
     Product,
 )
 from moderation.demo.policy import seed_reference_policy
+from moderation.demo.webhooks import DEMO_MARKETPLACE, seed_demo_endpoint
 from moderation.models import AuditEvent, AuditVerb
 from moderation.services.audit import Actor, SystemActor, record_event
 from sellers import services as catalog
@@ -172,6 +175,9 @@ def seed_reference_case(
             )
         summary = seed_catalog(rng=random.Random(seed), listings=listings, password=password, progress=progress)
         summary.seed = seed
+        # Before the policy: its announcement is the first event the demo marketplace receives.
+        if seed_demo_endpoint(actor=User.objects.get(username="policyadmin")):
+            progress(f"the {DEMO_MARKETPLACE} marketplace's webhook endpoint: a page of the demo itself")
         progress("the reference policy: announcing it and scheduling the category removal")
         policy_seed = seed_reference_policy(actor=User.objects.get(username="policyadmin"), historical=historical)
         summary.policy_lines = policy_seed.lines()

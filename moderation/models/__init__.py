@@ -11,6 +11,7 @@ from moderation.models.audit import (
 )
 from moderation.models.detection import DetectionRule
 from moderation.models.notices import Notice
+from moderation.models.outbox import OutboxEvent, WebhookDelivery, WebhookEndpoint
 from moderation.models.policies import Policy, PolicyClause
 from moderation.models.queue import (
     DuplicateGroup,
@@ -41,6 +42,7 @@ __all__ = [
     "DuplicateSignatureBand",
     "EscalationStep",
     "Notice",
+    "OutboxEvent",
     "Policy",
     "PolicyClause",
     "PointsRule",
@@ -57,4 +59,6 @@ __all__ = [
     "StatementBatch",
     "StatementSubmission",
     "Violation",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

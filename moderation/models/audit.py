@@ -68,6 +68,13 @@ class AuditVerb(models.IntegerChoices):
     SAVED_VIEW_DELETED = 415, _("saved queue view deleted")
     DUPLICATE_GROUP_FORMED = 416, _("similar listings grouped")  # a second item joined a group of one
     DUPLICATE_GROUP_JOINED = 417, _("similar listing joined a group")
+    # 430-439: the marketplaces' webhook endpoints (the outbox of enforcement events)
+    WEBHOOK_ENDPOINT_CREATED = 430, _("webhook endpoint created")
+    WEBHOOK_SECRET_ROTATED = 431, _("webhook secret rotated")
+    WEBHOOK_ENDPOINT_DISABLED = 432, _("webhook endpoint disabled")
+    WEBHOOK_ENDPOINT_ENABLED = 433, _("webhook endpoint re-enabled")
+    WEBHOOK_REPLAY_REQUESTED = 434, _("webhook replay requested")
+    WEBHOOK_ENDPOINT_EDITED = 435, _("webhook endpoint address changed")
     # 500-599: violations and sanctions
     VIOLATION_RECORDED = 501, _("violation recorded")
     VIOLATION_OVERTURNED = 502, _("violation overturned")

@@ -36,6 +36,7 @@ from moderation.models import (
 )
 from moderation.models.appeals import OPEN_STATUSES
 from moderation.selectors.ledger import merchant_points
+from moderation.services import outbox
 from moderation.services.audit import Actor, SystemActor, record_event, snapshot
 from moderation.services.notices import NoticeDraft, create_notices
 from moderation.services.sanctions import recompute_enforcement_status
@@ -512,6 +513,9 @@ def _restore_listing(listing: Listing, *, actor, reversal: Reversal, now: dateti
     changed = listing.relist(at=now)
     listing.category = category
     listing.save(update_fields=[*changed, "category"])
+    outbox.listing_reinstated(
+        listing, reason="appeal_granted" if reversal.appeal else "decision_undone", policy=reversal.policy, at=now
+    )
     record_event(
         actor=actor,
         verb=AuditVerb.LISTING_RESTORED,

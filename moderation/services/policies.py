@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from backoffice.text import has_visible_text
 from moderation.models import AuditVerb, EscalationStep, Notice, PointsRule, Policy, PolicyClause, SanctionKind
 from moderation.selectors.policies import merchants_hit_by_policy
+from moderation.services import outbox
 from moderation.services.audit import Actor, actor_user, record_event, snapshot
 from moderation.services.notices import NoticeDraft, create_notices
 
@@ -290,6 +291,7 @@ def announce_policy(*, actor: Actor, policy: Policy, announced_at: datetime | No
         before={"status": Policy.Status.DRAFT},
         after={"status": policy.status, "announced_at": policy.announced_at, "merchants_notified": notices},
     )
+    outbox.policy_changed(policy, event_type=outbox.EventType.POLICY_ANNOUNCED)
     return policy
 
 
@@ -320,6 +322,7 @@ def put_due_policies_in_effect(*, actor: Actor) -> list[int]:
                     before={"status": Policy.Status.ANNOUNCED},
                     after={"status": Policy.Status.IN_EFFECT},
                 )
+                outbox.policy_changed(policy, event_type=outbox.EventType.POLICY_IN_EFFECT)
                 changed.append(policy_id)
     return changed
 

@@ -33,6 +33,7 @@ from moderation.models import (
     Violation,
 )
 from moderation.search import search_text, with_store_name
+from moderation.services import outbox
 from moderation.services.audit import Actor, EventRow, SystemActor, record_event, record_events
 from moderation.services.notices import NoticeDraft, create_notices
 from moderation.services.transparency import VISIBILITY_REMOVED, statement_fields
@@ -433,6 +434,7 @@ def take_down_listing(
                 "updated_at",
             ]
         )
+        outbox.listing_delisted(listing, reason="taken_down", policy=policy, at=now)
     elif listing.status == Listing.Status.DELISTED and item.appeal_id is not None:
         # Held for review after a granted appeal: it stays down, now for this decision.
         listing.delisted_version = item.version or listing.version
@@ -531,6 +533,7 @@ def _reinstate(item: ReviewItem, *, actor, now) -> None:
         return
     before = {"status": listing.status}
     listing.save(update_fields=listing.relist(at=now))
+    outbox.listing_reinstated(listing, reason="review_cleared", policy=item.policy, at=now)
     record_event(
         actor=actor,
         verb=AuditVerb.LISTING_RESTORED,

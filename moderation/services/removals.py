@@ -32,6 +32,7 @@ from moderation.models import (
     RemovalChunk,
 )
 from moderation.selectors.removals import is_stalled, removal_dry_run, stalled_removal_ids
+from moderation.services import outbox
 from moderation.services.audit import Actor, SystemActor, actor_label, actor_user, record_event
 from moderation.services.notices import NoticeDraft, create_notices
 from moderation.services.transparency import VISIBILITY_REMOVED, statement_fields
@@ -242,6 +243,7 @@ def start_removal(*, removal_id: int, actor: Actor = REMOVAL_ACTOR) -> bool:
                 before={"status": Category.Status.ACTIVE},
                 after={"status": Category.Status.RETIRED, "removal": removal.pk},
             )
+        outbox.categories_retired(removal=removal, at=now)
         scope_ids = [c.pk for c in scope]
         total, ranges = plan_chunks(scope_ids, removal.chunk_size)
         RemovalChunk.objects.bulk_create(

@@ -21,6 +21,7 @@ from backoffice.roles import Role, has_role
 from moderation.models import Appeal, AuditVerb, Notice, ReviewItem, Violation
 from moderation.models.appeals import OPEN_STATUSES
 from moderation.selectors.ledger import merchant_points
+from moderation.services import outbox
 from moderation.services.appeals import Reversal, Step, overturn_violation, step_in_english
 from moderation.services.audit import record_event
 from moderation.services.notices import NoticeDraft, create_notices
@@ -164,6 +165,7 @@ def _relist_if_delisted_by(item: ReviewItem, *, actor, now: datetime) -> bool:
         return False
     before = {"status": listing.status}
     listing.save(update_fields=listing.relist(at=now))
+    outbox.listing_reinstated(listing, reason="decision_undone", policy=item.policy, at=now)
     record_event(
         actor=actor,
         verb=AuditVerb.LISTING_RESTORED,
@@ -218,4 +220,5 @@ def _hold_again(item: ReviewItem, *, actor, now: datetime) -> dict:
     listing.save(
         update_fields=["status", "previous_status", "delisted_at", "delisted_version", "delisted_reason", "updated_at"]
     )
+    outbox.listing_delisted(listing, reason="held_for_review", policy=item.policy, at=now)
     return {"listing": listing.pk, "listing_status": listing.status}

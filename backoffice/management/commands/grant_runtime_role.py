@@ -63,12 +63,16 @@ def append_only_tables() -> dict[str, tuple[str, ...]]:
     - notices: what a merchant was told; only the e-mail delivery may change;
     - listing versions: the content a decision judged and an appeal restores (only ever inserted);
     - statement batches: what was sent to the DSA Transparency Database and what came back
-      (only ever inserted; the statements' own rows change as they are submitted).
+      (only ever inserted; the statements' own rows change as they are submitted);
+    - the marketplaces' outbox: its events are ``AppendOnlyModel`` rows (above); their webhook
+      deliveries may change only their delivery state (status, attempts, the last answer), never
+      which event goes to which endpoint, and are never deleted.
     """
     from django.apps import apps
 
-    from moderation.models import AuditEvent, Notice, StatementBatch, audit
+    from moderation.models import AuditEvent, Notice, StatementBatch, WebhookDelivery, audit
     from moderation.models.notices import DELIVERY_FIELDS
+    from moderation.models.outbox import DELIVERY_STATE_FIELDS
     from sellers.models import ListingVersion
 
     tables: dict[str, tuple[str, ...]] = {AuditEvent._meta.db_table: (), "moderation_auditcheckpoint": ()}
@@ -78,6 +82,9 @@ def append_only_tables() -> dict[str, tuple[str, ...]]:
     tables[Notice._meta.db_table] = tuple(Notice._meta.get_field(name).column for name in DELIVERY_FIELDS)
     tables[ListingVersion._meta.db_table] = ()
     tables[StatementBatch._meta.db_table] = ()
+    tables[WebhookDelivery._meta.db_table] = tuple(
+        WebhookDelivery._meta.get_field(name).column for name in DELIVERY_STATE_FIELDS
+    )
     return tables
 
 

@@ -24,6 +24,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: int, **options):
         call_command("migrate", verbosity=0)
+        # The demo marketplace's webhook endpoint is a page of this server: the seed points it here.
+        settings.DEMO_WEBHOOK_BASE_URL = f"http://{host}:{port}"
         if not Marketplace.objects.exists():
             self.stdout.write("Empty database: seeding the reference case…")
             call_command("seed_demo")

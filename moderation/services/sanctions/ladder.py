@@ -16,6 +16,7 @@ from django.utils.encoding import force_str
 from moderation.bulk import insert_rows
 from moderation.models import SUSPENSION_KINDS, AuditVerb, EscalationStep, Policy, Sanction, SanctionKind
 from moderation.selectors.ledger import HeldSanction, LedgerRow, counted_violations_by_merchant
+from moderation.services import outbox
 from moderation.services.audit import Actor, EventRow, SystemActor, actor_label, actor_user, record_events
 from moderation.services.notices import create_notices
 from moderation.services.sanctions.notice import sanction_notice
@@ -159,6 +160,7 @@ def _delist_all(sanctions: list[Sanction], *, policy: Policy, at: datetime) -> d
         ),
         updated_at=at,
     )
+    outbox.sanction_delistings(sanction_ids=[sanction.pk for sanction in by_merchant.values()], policy=policy, at=at)
     return counts
 
 

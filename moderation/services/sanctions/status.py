@@ -12,6 +12,7 @@ from datetime import datetime
 from moderation.bulk import write_merchant_statuses
 from moderation.models import AuditVerb, Sanction, SanctionKind
 from moderation.models.sanctions import SEVERITY
+from moderation.services import outbox
 from moderation.services.audit import Actor, EventRow, record_events
 from sellers.models import Merchant
 
@@ -60,6 +61,9 @@ def recompute_enforcement_status(merchant_ids, *, actor: Actor, reason: str = ""
     if not changed:
         return 0
     write_merchant_statuses([(merchant_id, *after) for merchant_id, _, after in changed])
+    outbox.merchant_statuses_changed(
+        [(merchant, *after[:2]) for merchant, before, after in changed if before[:2] != after[:2]]
+    )
     record_events(
         actor=actor,
         verb=AuditVerb.ENFORCEMENT_STATUS_CHANGED,
