@@ -59,6 +59,10 @@ SMOKES: dict[str, Smoke] = {
     ),
     "detection": Smoke(("--listings", "2000", "--singles", "300"), timeout=240),
     "audit_seal": Smoke(("--events", "20000", "--chunk-size", "2000", "--checkpoint-events", "5000"), timeout=180),
+    "integration": Smoke(
+        ("--events", "2000", "--seconds", "2", "--warmup", "0.5", "--rounds", "1", "--webhook-listings", "2000"),
+        timeout=300,
+    ),
     "load": Smoke(
         ("--seconds", "4", "--warmup", "1", "--moderators", "5", "--merchants", "20")
         + ("--all-merchants", "200", "--review-items", "500"),
@@ -141,6 +145,20 @@ EXPECTED_KEYS: dict[str, tuple[str, ...]] = {
         "corpus_recall",
     ),
     "audit_seal": ("benchmark", "events", "seconds", "events_per_second", "verify_seconds"),
+    "integration": (
+        "benchmark",
+        "check_rps",
+        "check_baseline_rps",
+        "check_ratio",
+        "check_p99_ms",
+        "check_errors",
+        "sync_events_per_second",
+        "sync_errors",
+        "webhook_listings",
+        "webhook_lost",
+        "webhook_seconds",
+        "removal_seconds",
+    ),
     "load": ("benchmark", "requests", "errors", "rps", "p50_ms", "p99_ms", "double_decisions", "duplicate_appeals"),
 }
 
@@ -148,6 +166,7 @@ EXPECTED_KEYS: dict[str, tuple[str, ...]] = {
 # redirect to HTTPS), an answer the benchmark did not expect, an item decided twice.
 MUST_BE_ZERO: dict[str, tuple[str, ...]] = {
     "api": ("errors",),
+    "integration": ("check_errors", "sync_errors", "webhook_lost"),
     "load": ("errors", "unexpected", "double_decisions", "duplicate_appeals", "server_error_lines"),
 }
 

@@ -66,6 +66,7 @@ urlpatterns = [
     path("removals/<int:removal_id>/progress/", removals.removal_progress_json, name="removal-progress"),
     path("removals/<int:removal_id>/cancel/", removals.removal_cancel, name="removal-cancel"),
     path("removals/<int:removal_id>/resume/", removals.removal_resume, name="removal-resume"),
+    path("integrations/", include("moderation.urls_integrations")),
     path("operations/", operations.operations_index, name="operations"),
     # Before the retry routes, whose <slug:kind> would take "webhooks".
     path("operations/webhooks/", include("moderation.urls_webhooks")),

@@ -14,7 +14,7 @@ from django.forms.fields import InvalidJSONInput
 
 from backoffice.admin import ServiceAdmin
 from sellers import limits, services
-from sellers.models import ApiToken, Category, Listing, Marketplace, Merchant
+from sellers.models import ApiToken, Category, Listing, Marketplace, MarketplaceServiceAccount, Merchant
 
 
 @admin.register(Marketplace)
@@ -71,7 +71,14 @@ class MerchantAdmin(ServiceAdmin):
     search_fields = ["store_name", "company_name", "contact_email", "user__username"]
     list_select_related = ["marketplace", "user"]
     raw_id_fields = ["user"]
-    readonly_fields = ["enforcement_status", "enforcement_until", "payouts_held", "created_at"]
+    readonly_fields = [
+        "enforcement_status",
+        "enforcement_until",
+        "payouts_held",
+        "external_id",
+        "external_version",
+        "created_at",
+    ]
 
     def get_readonly_fields(self, request, obj=None):
         # A merchant never changes marketplace: its policies, violations and sanctions are that one's.
@@ -161,6 +168,9 @@ class ListingAdmin(ServiceAdmin):
         "delisted_reason",
         "delisted_at",
         "previous_status",
+        "external_marketplace",
+        "external_id",
+        "external_version",
         "created_at",
         "updated_at",
     ]
@@ -188,6 +198,28 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ["name", "user", "display_prefix", "created", "expiry", "last_used_at"]
     list_display_links = None
     list_select_related = ["user"]
+    search_fields = ["name", "user__username"]
+    actions = None
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MarketplaceServiceAccount)
+class MarketplaceServiceAccountAdmin(admin.ModelAdmin):
+    """The marketplaces' service accounts, as a list only: a policy admin creates and revokes them in the
+    back office (Integrations), where each change is audited and a new key is shown once."""
+
+    list_display = ["name", "marketplace", "user", "created_by", "created_at", "revoked_at"]
+    list_display_links = None
+    list_filter = ["marketplace"]
+    list_select_related = ["marketplace", "user", "created_by"]
     search_fields = ["name", "user__username"]
     actions = None
 

@@ -20,8 +20,13 @@ from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from knox.models import AbstractAuthToken
+from knox.settings import CONSTANTS
 
 from sellers.limits import validate_attributes, validate_description, validate_title
+
+# A marketplace's own id for a merchant or a listing (sellers.integration): room for a UUID, a
+# 20-digit number or a prefixed key such as "aliexpress:1005004123456789".
+EXTERNAL_ID_MAX_LENGTH = 100
 
 
 def validate_timezone(value: str) -> None:
@@ -148,11 +153,22 @@ class Merchant(models.Model):
     payouts_held = models.BooleanField(
         default=False, help_text="Read by the payout side: true while the account is frozen or closed."
     )
+    # The marketplace's own id for this store and the version of it last applied, when the
+    # marketplace's systems sync it in (sellers.integration.sync); empty for merchants registered here.
+    external_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH, null=True, blank=True, editable=False)
+    external_version = models.BigIntegerField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=now, editable=False)
 
     class Meta:
         ordering = ["store_name"]
         constraints = [
+            # Also the index the sync reads a batch's merchants by (marketplace, external_id IN …).
+            models.UniqueConstraint(fields=["marketplace", "external_id"], name="merchant_unique_external_id"),
+            models.CheckConstraint(
+                name="merchant_external_id_has_version",
+                condition=Q(external_id__isnull=True, external_version__isnull=True)
+                | Q(external_id__isnull=False, external_version__isnull=False),
+            ),
             models.CheckConstraint(
                 name="merchant_enforcement_status_valid",
                 condition=Q(enforcement_status__in=["active", "store_blocked", "frozen", "closed"]),
@@ -233,12 +249,28 @@ class Listing(models.Model):
     # The version a delisting judged: a granted appeal restores it, and sends the listing to
     # review instead of live when the content changed since.
     delisted_version = models.PositiveIntegerField(null=True, blank=True)
+    # A listing synced in by its marketplace's systems (sellers.integration.sync): the marketplace
+    # (its merchant's, copied so the id is unique per marketplace in one index), the marketplace's
+    # own id for it and the version of it last applied. Empty for listings made here. No index on
+    # the marketplace of its own: the unique constraint's index leads with it.
+    external_marketplace = models.ForeignKey(
+        Marketplace, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False, editable=False
+    )
+    external_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH, null=True, blank=True, editable=False)
+    external_version = models.BigIntegerField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=now, editable=False)
     updated_at = models.DateTimeField(default=now)
 
     class Meta:
         ordering = ["-id"]
         constraints = [
+            # Also the index the sync reads a batch's listings by (external_marketplace, external_id IN …).
+            models.UniqueConstraint(fields=["external_marketplace", "external_id"], name="listing_unique_external_id"),
+            models.CheckConstraint(
+                name="listing_external_id_complete",
+                condition=Q(external_marketplace__isnull=True, external_id__isnull=True, external_version__isnull=True)
+                | Q(external_marketplace__isnull=False, external_id__isnull=False, external_version__isnull=False),
+            ),
             models.CheckConstraint(
                 name="listing_status_valid",
                 condition=Q(status__in=["live", "delisted", "removed_by_seller"]),
@@ -384,3 +416,182 @@ class ApiToken(AbstractAuthToken):
     @property
     def is_expired(self) -> bool:
         return self.expiry <= timezone.now()
+
+
+# --- The marketplaces' own systems (sellers.integration) ----------------------------------------
+
+
+class MarketplaceServiceAccount(models.Model):
+    """A marketplace's systems, signed in to the integration API with their own keys.
+
+    It acts on its marketplace's merchants and listings only. ``user`` is a dedicated account
+    that never signs in (inactive, no usable password): the actor the audit trail names for
+    every change the systems make, as a person's account is for theirs. Created and revoked by
+    a policy admin in the back office (``sellers.integration.accounts``); revoking keeps the
+    row, for the trail, and deletes its keys.
+    """
+
+    marketplace = models.ForeignKey(Marketplace, on_delete=models.PROTECT, related_name="service_accounts")
+    name = models.CharField(
+        max_length=API_TOKEN_NAME_MAX_LENGTH,
+        validators=[validate_api_token_name],
+        help_text="What the account is for, e.g. the system that uses it (“catalog sync”).",
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="marketplace_service_account"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=now, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["marketplace", "-created_at", "-id"]
+        constraints = [
+            # A name tells the accounts in force apart; a revoked one's name may be used again.
+            models.UniqueConstraint(
+                fields=["marketplace", "name"],
+                condition=Q(revoked_at__isnull=True),
+                name="service_account_unique_name_in_force",
+            ),
+            models.CheckConstraint(
+                name="service_account_revoked_by_whom",
+                condition=Q(revoked_at__isnull=True, revoked_by__isnull=True) | Q(revoked_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.marketplace.code})" if self.marketplace_id else self.name
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class MarketplaceServiceKey(models.Model):
+    """A key of a service account, kept as django-rest-knox keeps the sellers' keys (``ApiToken``, and
+    knox's own functions make and hash it): the SHA-512 ``digest`` (the primary key) and ``token_key``,
+    its first 15 characters, to find the row by; the key itself is shown once, when it is issued. Every
+    key expires. Knox's columns but its ``user``: the account holds the key."""
+
+    digest = models.CharField(max_length=CONSTANTS.DIGEST_LENGTH, primary_key=True)
+    token_key = models.CharField(
+        max_length=CONSTANTS.MAXIMUM_TOKEN_PREFIX_LENGTH + CONSTANTS.TOKEN_KEY_LENGTH, db_index=True
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    account = models.ForeignKey(MarketplaceServiceAccount, on_delete=models.PROTECT, related_name="keys")
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    expiry = models.DateTimeField()
+    # Written at most once a minute per key (sellers.integration.accounts.note_service_key_used).
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.display_prefix}… of {self.account_id}"
+
+    @property
+    def display_prefix(self) -> str:
+        return self.token_key[:8]
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expiry <= timezone.now()
+
+
+class ListingCheck(models.Model):
+    """One answer of the pre-publication check (``POST /api/v1/integration/check``): may this content
+    go live? The upsert that follows may cite its id, so the decision is traceable from the listing's
+    audit event back to what was asked and answered.
+
+    Holds a digest of the content, not the content. No database constraints on its references: the
+    check must not wait on a merchant's row that a sync batch holds locked (a foreign key check takes
+    a share lock on it), and none of the rows it names is ever deleted.
+    """
+
+    class Decision(models.TextChoices):
+        ALLOW = "allow", pgettext_lazy("check decision", "Allow")
+        REFUSE = "refuse", pgettext_lazy("check decision", "Refuse")
+        REVIEW = "review", pgettext_lazy("check decision", "Review")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(
+        MarketplaceServiceAccount, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
+    marketplace = models.ForeignKey(
+        Marketplace, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
+    merchant = models.ForeignKey(
+        Merchant, null=True, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
+    category = models.ForeignKey(
+        Category, null=True, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
+    content_sha256 = models.CharField(max_length=64)
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    policy = models.ForeignKey(
+        "moderation.Policy", null=True, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
+    clause = models.ForeignKey(
+        "moderation.PolicyClause",
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    field = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                name="listing_check_decision_valid", condition=Q(decision__in=["allow", "refuse", "review"])
+            ),
+        ]
+        indexes = [
+            # Purging old checks by age.
+            models.Index(fields=["created_at"], name="listing_check_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"check {self.id}: {self.decision}"
+
+
+class ListingSyncState(models.Model):
+    """What the sync last decided about a marketplace's listing id when no listing row can say it.
+
+    - ``deleted``: a deletion arrived before (or without) the listing: an older upsert arriving
+      late must not bring it to life;
+    - ``refused``: an upsert was refused after its refusal was recorded (a banned product: the
+      attempt is a violation): delivered again, it is answered the same, and recorded once.
+
+    Older or equal versions than ``version`` are ignored, as they are against a listing's own.
+    """
+
+    class Outcome(models.TextChoices):
+        DELETED = "deleted", pgettext_lazy("sync outcome", "Deleted")
+        REFUSED = "refused", pgettext_lazy("sync outcome", "Refused")
+
+    marketplace = models.ForeignKey(Marketplace, on_delete=models.PROTECT, related_name="+", db_index=False)
+    external_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH)
+    version = models.BigIntegerField()
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    errors = models.JSONField(null=True, blank=True)
+    recorded_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            # Also the index the sync reads a batch's states by.
+            models.UniqueConstraint(fields=["marketplace", "external_id"], name="listing_sync_state_unique_id"),
+            models.CheckConstraint(
+                name="listing_sync_state_outcome_valid", condition=Q(outcome__in=["deleted", "refused"])
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_id} v{self.version}: {self.outcome}"

@@ -42,9 +42,12 @@ from moderation.models import (
     ReviewItem,
     Sanction,
     Violation,
+    WebhookDelivery,
 )
 from moderation.services.appeals import file_appeal
 from moderation.services.scanning import start_policy_scan
+from moderation.services.webhooks import create_endpoint
+from sellers.integration.accounts import create_service_account
 from sellers.models import Merchant
 from tests.api.conftest import decisions_of  # noqa: F401  (the world: a decision of each kind)
 from tests.moderation.conftest import (  # noqa: F401
@@ -194,7 +197,18 @@ def world(
     )
     open_item(make_listing(merchant_b, graphics_cards, title="Antminer S9 in a graphics card box"))
     start_policy_scan(policy=announced_policy, actor=policy_admin)
+    # The marketplaces' side: a service account of merchant A's marketplace, and its webhook endpoint.
+    account, _key, _secret_key = create_service_account(
+        actor=policy_admin, marketplace=merchant_a.marketplace, name="catalog sync"
+    )
+    endpoint, _secret = create_endpoint(
+        actor=policy_admin, marketplace=merchant_a.marketplace, url="https://hooks.example.test/ban"
+    )
     return {
+        "marketplace_id": [merchant_a.marketplace_id],
+        "account_id": [account.pk],
+        "endpoint_id": [endpoint.pk],
+        "delivery_id": list(WebhookDelivery.objects.values_list("pk", flat=True)[:1]),
         "item_id": list(ReviewItem.objects.values_list("pk", flat=True)),
         "appeal_id": list(Appeal.objects.values_list("pk", flat=True)),
         "merchant_id": list(Merchant.objects.values_list("pk", flat=True)),

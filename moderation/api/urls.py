@@ -14,4 +14,5 @@ router.register("tokens", tokens.ApiTokenViewSet, basename="api-token")
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="token"),
     path("", include(router.urls)),
+    path("", include("sellers.integration.urls")),  # the marketplaces' systems (service accounts)
 ]

@@ -68,6 +68,12 @@ class AuditVerb(models.IntegerChoices):
     SAVED_VIEW_DELETED = 415, _("saved queue view deleted")
     DUPLICATE_GROUP_FORMED = 416, _("similar listings grouped")  # a second item joined a group of one
     DUPLICATE_GROUP_JOINED = 417, _("similar listing joined a group")
+    # 420-429: the marketplaces' own systems (sellers.integration); what they change is audited
+    # under the catalog's verbs, with the service account as the actor.
+    SERVICE_ACCOUNT_CREATED = 420, _("service account created")
+    SERVICE_ACCOUNT_KEY_ISSUED = 421, _("service account key issued")
+    SERVICE_ACCOUNT_REVOKED = 422, _("service account revoked")
+    SERVICE_ACCOUNT_KEY_REVOKED = 423, _("service account key revoked")
     # 430-439: the marketplaces' webhook endpoints (the outbox of enforcement events)
     WEBHOOK_ENDPOINT_CREATED = 430, _("webhook endpoint created")
     WEBHOOK_SECRET_ROTATED = 431, _("webhook secret rotated")
