@@ -28,10 +28,10 @@
    the result.
 
 Last line: ``{"benchmark": "integration", "check_rps": …, "check_baseline_rps": …, "check_ratio": …,
-"check_p99_ms": …, "check_errors": …, "sync_events_per_second": …, "sync_errors": …, …}`` (goals:
-check_ratio ≥ 0.5, check_p99_ms ≤ 20, sync_events_per_second ≥ 5,000, no errors), then the outbound
-half's: ``"webhook_listings": …, "webhook_lost": 0, "webhook_seconds": …, "removal_seconds": …`` (goal:
-every listing delivered, within twice the removal's time).
+"check_p99_ms": …, "check_errors": …, "sync_events_per_second": …, "sync_errors": …, "webhook_listings": …,
+"webhook_lost": 0, "webhook_seconds": …, "removal_seconds": …, …}`` (goals: check_ratio ≥ 0.5,
+check_p99_ms ≤ 20, sync_events_per_second ≥ 5,000, no errors; every listing delivered, within twice the
+removal's time).
 """
 
 from __future__ import annotations

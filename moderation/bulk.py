@@ -250,7 +250,7 @@ def delist_listing_range(
                         delisted_version = version
                     WHERE id BETWEEN %(first)s AND %(last)s AND status = 'live'
                       AND category_id = ANY(%(scope)s)
-                    RETURNING id, merchant_id, title
+                    RETURNING id, merchant_id, title, external_id
                 ), audit AS ({audit}), {events}
                 SELECT merchant_id, COUNT(*) FROM delisted GROUP BY merchant_id
                 """,

@@ -66,7 +66,7 @@ def policy_ref(policy: Policy | None) -> dict[str, Any] | None:
     return None if policy is None else {"slug": policy.slug, "version": policy.version}
 
 
-def _batched(ids: Sequence[int], size: int) -> Iterable[list[int]]:
+def _batched(ids: Sequence[Any], size: int) -> Iterable[list[Any]]:
     for start in range(0, len(ids), size):
         yield list(ids[start : start + size])
 
@@ -138,20 +138,29 @@ def listings_changed(
     ids = sorted(set(listing_ids))
     if not ids:
         return 0
-    by_marketplace: dict[int, list[int]] = defaultdict(list)
-    for listing_id, marketplace_id in (
-        Listing.objects.filter(pk__in=ids).order_by("pk").values_list("pk", "merchant__marketplace_id")
+    by_marketplace: dict[int, list[tuple[int, str | None]]] = defaultdict(list)
+    for listing_id, marketplace_id, external_id in (
+        Listing.objects.filter(pk__in=ids).order_by("pk").values_list("pk", "merchant__marketplace_id", "external_id")
     ):
-        by_marketplace[marketplace_id].append(listing_id)
+        by_marketplace[marketplace_id].append((listing_id, external_id))
     size = max_ids_per_event()
     return write_events(
         (
-            EventDraft(marketplace_id, event_type, subject, {**data, "listing_ids": part})
-            for marketplace_id, listing_ids_there in sorted(by_marketplace.items())
-            for part in _batched(listing_ids_there, size)
+            EventDraft(marketplace_id, event_type, subject, {**data, **_listing_ids(part)})
+            for marketplace_id, listings_there in sorted(by_marketplace.items())
+            for part in _batched(listings_there, size)
         ),
         at=at,
     )
+
+
+def _listing_ids(listings: Sequence[tuple[int, str | None]]) -> dict[str, list]:
+    """Our ids, and beside each the marketplace's own (``external_ids``; null for a listing the
+    sellers' API created): the marketplace finds the listing to hide by the id it gave it."""
+    return {
+        "listing_ids": [listing_id for listing_id, _external in listings],
+        "external_ids": [external_id for _listing, external_id in listings],
+    }
 
 
 def listing_delisted(listing: Listing, *, reason: str, policy: Policy | None = None, at: datetime | None = None) -> int:
@@ -184,15 +193,23 @@ def merchant_statuses_changed(
     """Merchants whose enforcement status changed, as (merchant, status, until): one event per marketplace."""
     if not changes:
         return 0
-    marketplace_of = dict(
-        Merchant.objects.filter(pk__in=[merchant_id for merchant_id, _, _ in changes]).values_list(
-            "pk", "marketplace_id"
-        )
-    )
+    # The marketplace's own id beside ours (null for a merchant registered here, not synced).
+    marketplace_of = {
+        pk: (marketplace_id, external_id)
+        for pk, marketplace_id, external_id in Merchant.objects.filter(
+            pk__in=[merchant_id for merchant_id, _, _ in changes]
+        ).values_list("pk", "marketplace_id", "external_id")
+    }
     by_marketplace: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for merchant_id, status, until in sorted(changes, key=lambda change: change[0]):
-        by_marketplace[marketplace_of[merchant_id]].append(
-            {"id": merchant_id, "status": status, "until": until.isoformat() if until else None}
+        marketplace_id, external_id = marketplace_of[merchant_id]
+        by_marketplace[marketplace_id].append(
+            {
+                "id": merchant_id,
+                "external_id": external_id,
+                "status": status,
+                "until": until.isoformat() if until else None,
+            }
         )
     size = max_ids_per_event()
     drafts = []
@@ -272,21 +289,24 @@ def _deliveries_sql(events: str) -> str:
 
 
 def _listing_events_ctes(rows: str) -> str:
-    """CTEs (for a WITH) writing one event per marketplace of the listings ``rows`` selects (id, merchant_id).
+    """CTEs (for a WITH) writing one event per marketplace of the listings ``rows`` selects (id,
+    merchant_id, external_id).
 
     The ids go in order, split every ``%(outbox_max_ids)s``; the last CTE, ``outbox_deliveries``,
     returns the endpoints that have something new.
     """
     return f"""
         outbox_rows AS (
-            SELECT merchant.marketplace_id, changed.id,
+            SELECT merchant.marketplace_id, changed.id, changed.external_id,
                    (ROW_NUMBER() OVER (PARTITION BY merchant.marketplace_id ORDER BY changed.id) - 1)
                        / %(outbox_max_ids)s AS part
             FROM ({rows}) AS changed JOIN {Merchant._meta.db_table} AS merchant ON merchant.id = changed.merchant_id
         ), outbox_events AS (
             INSERT INTO {OutboxEvent._meta.db_table} (uuid, marketplace_id, event_type, subject, payload, created_at)
             SELECT gen_random_uuid(), marketplace_id, %(outbox_type)s, %(outbox_subject)s,
-                   %(outbox_data)s::jsonb || jsonb_build_object('listing_ids', jsonb_agg(id ORDER BY id)),
+                   %(outbox_data)s::jsonb || jsonb_build_object(
+                       'listing_ids', jsonb_agg(id ORDER BY id), 'external_ids', jsonb_agg(external_id ORDER BY id)
+                   ),
                    %(outbox_at)s
             FROM outbox_rows GROUP BY marketplace_id, part ORDER BY marketplace_id, part
             RETURNING id, marketplace_id
@@ -308,7 +328,7 @@ def removal_delistings_sql(
     *, source: str, removal_id: int, policy_id: int | None, at: datetime
 ) -> tuple[str, dict[str, Any]]:
     """PostgreSQL: CTEs to append to a removal chunk's ``WITH``, writing the events of the rows
-    ``source`` (a CTE of the delisted listings: id, merchant_id) delisted, and their parameters.
+    ``source`` (a CTE of the delisted listings: id, merchant_id, external_id) delisted, and their parameters.
 
     The senders are woken after commit: which endpoints got deliveries is known only to the statement.
     """
@@ -319,7 +339,7 @@ def removal_delistings_sql(
         data=_removal_data(removal_id=removal_id, policy_id=policy_id),
         at=at,
     )
-    return _listing_events_ctes(f"SELECT id, merchant_id FROM {source}"), params
+    return _listing_events_ctes(f"SELECT id, merchant_id, external_id FROM {source}"), params
 
 
 def removal_delistings(*, listing_ids: list[int], removal_id: int, policy_id: int | None, at: datetime) -> int:
@@ -349,7 +369,7 @@ def sanction_delistings(*, sanction_ids: list[int], policy: Policy, at: datetime
     )
     data = {"status": Listing.Status.DELISTED, "reason": "account_frozen", "policy": policy_ref(policy)}
     rows = f"""
-        SELECT id, merchant_id FROM {Listing._meta.db_table}
+        SELECT id, merchant_id, external_id FROM {Listing._meta.db_table}
         WHERE delisted_by_sanction_id = ANY(%(outbox_sanctions)s) AND status = 'delisted'
     """
     if connection.vendor != "postgresql":

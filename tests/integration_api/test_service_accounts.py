@@ -18,7 +18,7 @@ from sellers.integration.accounts import (
 from sellers.models import MarketplaceServiceAccount, MarketplaceServiceKey
 from tests.integration_api.conftest import key_client
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.integration_api.urls")]
+pytestmark = pytest.mark.django_db
 
 
 def page(marketplace) -> str:

@@ -47,6 +47,11 @@ def test_a_take_down_writes_its_event_in_its_own_transaction_to_the_listings_mar
     here, _ = endpoint_for(marketplace)
     elsewhere, _ = endpoint_for(other_marketplace)
 
+    # Synced from the marketplace: the event names the listing by the marketplace's own id too.
+    Listing.objects.filter(pk=listing.pk).update(
+        external_marketplace=marketplace, external_id="ali-1005004123", external_version=1
+    )
+    item.listing.refresh_from_db()
     queue.take_down_listing(actor=moderator, item=item, reason="A Bitcoin miner.")
 
     [event] = OutboxEvent.objects.exclude(event_type=Type.POLICY_ANNOUNCED)
@@ -57,6 +62,7 @@ def test_a_take_down_writes_its_event_in_its_own_transaction_to_the_listings_mar
     )
     assert event.payload == {
         "listing_ids": [listing.pk],
+        "external_ids": ["ali-1005004123"],
         "status": "delisted",
         "reason": "taken_down",
         "policy": {"slug": "virtual-currency-mining", "version": 1},
@@ -180,6 +186,11 @@ def test_a_removal_writes_one_event_per_chunk_and_marketplace_carrying_its_listi
         "blockchain-miner-accessories",
     }
 
+    # One doomed listing was synced from its marketplace: its event carries that id beside ours.
+    synced = next(iter(removal_catalog["doomed"].values()))[0]
+    Listing.objects.filter(pk=synced.pk).update(
+        external_marketplace_id=synced.merchant.marketplace_id, external_id="ext-doomed-1", external_version=1
+    )
     for chunk in chunks:
         removals.run_removal_chunk(chunk_id=chunk.pk)
     removals.run_removal_chunk(chunk_id=chunks[0].pk)  # a second delivery of a chunk's task: nothing more
@@ -190,6 +201,8 @@ def test_a_removal_writes_one_event_per_chunk_and_marketplace_carrying_its_listi
         assert event.subject == f"removal:{removal.pk}"
         assert event.payload["reason"] == "category_removed"
         assert event.payload["listing_ids"] == sorted(event.payload["listing_ids"])
+        external = dict(zip(event.payload["listing_ids"], event.payload["external_ids"], strict=True))
+        assert all(value == ("ext-doomed-1" if pk == synced.pk else None) for pk, value in external.items())
         by_marketplace.setdefault(event.marketplace_id, []).extend(event.payload["listing_ids"])
     # Listings go to their merchant's marketplace, wherever the policy applies: categories are shared.
     expected: dict[int, list[int]] = {}
@@ -258,7 +271,7 @@ def test_a_sweep_freeze_delists_the_stores_listings_in_one_event_and_says_the_ac
     assert delisted.subject == f"sanction:{freeze.pk}"
     status = new.get(event_type=Type.MERCHANTS_STATUS_CHANGED)
     assert status.payload["merchants"] == [
-        {"id": merchant_b.pk, "status": "frozen", "until": freeze.ends_at.isoformat()}
+        {"id": merchant_b.pk, "external_id": None, "status": "frozen", "until": freeze.ends_at.isoformat()}
     ]
     assert status.sequence > delisted.sequence
 
@@ -278,9 +291,11 @@ def test_a_store_block_and_its_lift_each_tell_the_marketplace(
 
     blocked, lifted = events_of(marketplace, Type.MERCHANTS_STATUS_CHANGED)
     assert blocked.payload["merchants"] == [
-        {"id": merchant_b.pk, "status": "store_blocked", "until": block.ends_at.isoformat()}
+        {"id": merchant_b.pk, "external_id": None, "status": "store_blocked", "until": block.ends_at.isoformat()}
     ]
-    assert lifted.payload["merchants"] == [{"id": merchant_b.pk, "status": "active", "until": None}]
+    assert lifted.payload["merchants"] == [
+        {"id": merchant_b.pk, "external_id": None, "status": "active", "until": None}
+    ]
     assert blocked.subject == lifted.subject == f"merchant:{merchant_b.pk}"
     assert not events_of(other_marketplace).exists()
 

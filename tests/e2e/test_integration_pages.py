@@ -3,22 +3,15 @@ issues another, revokes; axe finds no serious accessibility violation on the way
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from sellers.models import MarketplaceServiceAccount
+from tests.e2e.test_accessibility import Audit, new_page, sign_in
 
-# Playwright's sync API runs an asyncio loop in this thread (tests/e2e/conftest.py says why).
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-from tests.e2e.conftest import browser  # noqa: E402, F401 - a fixture
-from tests.e2e.test_accessibility import Audit, new_page, sign_in  # noqa: E402
-
-pytestmark = [pytest.mark.browser, pytest.mark.urls("tests.integration_api.urls")]
+pytestmark = pytest.mark.browser
 
 
-def test_a_policy_admin_creates_reads_once_and_revokes_an_account(browser, live_server, policy_admin, marketplace):  # noqa: F811
+def test_a_policy_admin_creates_reads_once_and_revokes_an_account(browser, live_server, policy_admin, marketplace):
     audit = Audit()
     page = new_page(browser)
     try:
