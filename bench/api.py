@@ -334,17 +334,20 @@ def get(port: int, path: str, key: str | None) -> tuple[int, bytes]:
         connection.close()
 
 
-def start_gunicorn(port: int, workers: int, log_file) -> subprocess.Popen:
+def start_gunicorn(
+    port: int, workers: int, log_file, *, settings_module: str = "bench.api_settings", timeout: int = 60
+) -> subprocess.Popen:
+    """gunicorn on the production settings (``settings_module`` adds a benchmark's baseline view)."""
     env = {
         **os.environ,  # DATABASE_URL names the throwaway database by now
-        "DJANGO_SETTINGS_MODULE": "bench.api_settings",
+        "DJANGO_SETTINGS_MODULE": settings_module,
         "DEBUG": "0",
         "ALLOWED_HOSTS": "127.0.0.1",
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
     }
     command = [sys.executable, "-m", "gunicorn", "backoffice.wsgi", "--workers", str(workers)]
-    command += ["--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT), "--timeout", "60"]
+    command += ["--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT), "--timeout", str(timeout)]
     return subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=ROOT)
 
 

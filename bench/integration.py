@@ -58,7 +58,7 @@ os.environ["EMAIL_URL"] = "dummy://"
 os.environ["ALLOWED_HOSTS"] = "testserver,127.0.0.1"
 
 from bench._common import PROXY_HEADERS, ROOT, print_result, settle_database, throwaway_database  # noqa: E402
-from bench.api import free_port, stop_gunicorn  # noqa: E402
+from bench.api import free_port, start_gunicorn, stop_gunicorn  # noqa: E402
 
 CHECK_PATH = "/api/v1/integration/check"
 BASELINE_PATH = "/bench/integration-ok/"
@@ -184,20 +184,6 @@ def sync_merchants(port: int, key: str, merchants: int, batch: int) -> None:
 # ---------------------------------------------------------------------------------------------
 # 2. gunicorn
 # ---------------------------------------------------------------------------------------------
-
-
-def start_gunicorn(port: int, workers: int, log_file) -> subprocess.Popen:
-    env = {
-        **os.environ,  # DATABASE_URL names the throwaway database by now
-        "DJANGO_SETTINGS_MODULE": "bench.integration_settings",
-        "DEBUG": "0",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
-    }
-    command = [sys.executable, "-m", "gunicorn", "backoffice.wsgi", "--workers", str(workers)]
-    command += ["--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT), "--timeout", "120"]
-    return subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=ROOT)
 
 
 def wait_ready(server: subprocess.Popen, port: int, key: str, log_path: Path) -> None:
@@ -493,7 +479,10 @@ def main() -> None:
         port = free_port()
         log_path = Path(tempfile.mkstemp(prefix="bench_integration_gunicorn_", suffix=".log")[1])
         with log_path.open("w") as log_file:
-            server = start_gunicorn(port, args.workers, log_file)
+            # A sync batch of 1,000 events takes up to a second: a longer worker timeout than the API's.
+            server = start_gunicorn(
+                port, args.workers, log_file, settings_module="bench.integration_settings", timeout=120
+            )
             try:
                 wait_ready(server, port, data["key"], log_path)
                 log(f"gunicorn: {args.workers} workers on 127.0.0.1:{port}; syncing {merchants} merchants…")
