@@ -130,8 +130,9 @@ class PolicyForm(VisibleTextFormMixin, forms.ModelForm):
             "appeal_window_days",
             "review_due_hours",
             "detection_threshold",
+            "flagged_listings",
         ]
-        widgets = {"body": forms.Textarea(attrs={"rows": 6})}
+        widgets = {"body": forms.Textarea(attrs={"rows": 6}), "flagged_listings": forms.RadioSelect}
         # The model fields have no verbose names (they would mean a migration): the labels
         # Django derives from the field names are spelt out here to be translated.
         labels = {
@@ -141,6 +142,7 @@ class PolicyForm(VisibleTextFormMixin, forms.ModelForm):
             "appeal_window_days": _("Appeal window days"),
             "review_due_hours": _("Review due hours"),
             "detection_threshold": _("Detection threshold"),
+            "flagged_listings": _("Flagged listings"),
         }
 
     def __init__(self, *args, **kwargs):

@@ -198,10 +198,15 @@ class Listing(models.Model):
     Whether it is *visible* is derived (``Listing.objects.visible()``): live, its merchant
     active, its category not retired. Blocking a store never rewrites its listings;
     delisting keeps ``previous_status`` so a granted appeal can put it back.
+
+    ``held``: content the rules flag under a policy that holds such listings for a moderator
+    instead of refusing them (``Policy.flagged_listings``). Not visible; it goes live only when
+    a moderator dismisses its review item (``moderation.services.holds``).
     """
 
     class Status(models.TextChoices):
         LIVE = "live", _("Live")
+        HELD = "held", _("Held for review")
         DELISTED = "delisted", _("Delisted")
         REMOVED_BY_SELLER = "removed_by_seller", _("Removed by seller")
 
@@ -273,7 +278,7 @@ class Listing(models.Model):
             ),
             models.CheckConstraint(
                 name="listing_status_valid",
-                condition=Q(status__in=["live", "delisted", "removed_by_seller"]),
+                condition=Q(status__in=["live", "held", "delisted", "removed_by_seller"]),
             ),
             models.CheckConstraint(name="listing_price_not_negative", condition=Q(price__gte=0)),
             models.CheckConstraint(

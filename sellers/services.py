@@ -307,10 +307,17 @@ def ensure_merchant_may_sell(merchant: Merchant) -> None:
     raise MerchantRestricted(message % values)
 
 
-def _refuse_banned_content(*, actor: Actor, merchant: Merchant, listing: Listing | None = None, **texts) -> None:
-    from moderation.services.violations import refuse_banned_content  # enforcement decides, and records the attempt
+def _judge_listing_content(*, actor: Actor, merchant: Merchant, listing: Listing | None = None, **texts):
+    """None (allowed), a hold for review (``ContentHold``), or a refusal raised, naming the policy."""
+    from moderation.services.violations import judge_listing_content  # enforcement decides, and records the attempt
 
-    refuse_banned_content(actor=actor, merchant=merchant, listing=listing, **texts)
+    return judge_listing_content(actor=actor, merchant=merchant, listing=listing, **texts)
+
+
+def _hold(*, actor: Actor, listing: Listing, hold, previous_status: str) -> None:
+    from moderation.services.holds import hold_listing  # enforcement opens the review and tells the merchant
+
+    hold_listing(actor=actor, listing=listing, hold=hold, previous_status=previous_status, at=listing.updated_at)
 
 
 def _scan_after_commit(listing_id: int) -> None:
@@ -333,12 +340,14 @@ def create_listing(
 ) -> Listing:
     """A new listing. Refused past the limits on its texts, while a sanction closes the store, into a
     retired category, or with content a policy in effect bans (that refusal is recorded as an attempt,
-    outside this transaction)."""
+    outside this transaction). Content a policy holds for review is saved unpublished (``held``)."""
     # The limits first: nothing else (detection above all) reads a text the merchant may not send.
     validate_listing_content(title=title, description=description, attributes=attributes)
     ensure_merchant_may_sell(merchant)
     # Content first: banned content is an attempt to re-list, whichever category it names.
-    _refuse_banned_content(actor=actor, merchant=merchant, title=title, description=description, attributes=attributes)
+    hold = _judge_listing_content(
+        actor=actor, merchant=merchant, title=title, description=description, attributes=attributes
+    )
     ensure_category_accepts_listings(category)
     with transaction.atomic():
         return _create_listing(
@@ -350,10 +359,11 @@ def create_listing(
             description=description,
             attributes=attributes,
             currency=currency,
+            hold=hold,
         )
 
 
-def _create_listing(*, actor, merchant, category, title, price, description, attributes, currency) -> Listing:
+def _create_listing(*, actor, merchant, category, title, price, description, attributes, currency, hold) -> Listing:
     # Read the category again under lock: a removal may have retired it since the caller loaded it.
     category = Category.objects.select_for_update().get(pk=category.pk)
     ensure_category_accepts_listings(category)
@@ -366,13 +376,15 @@ def _create_listing(*, actor, merchant, category, title, price, description, att
         attributes=attributes or {},
         price=price,
         currency=currency,
+        status=Listing.Status.HELD if hold else Listing.Status.LIVE,
         created_at=now,
         updated_at=now,
     )
     listing.full_clean()
     listing.save()
     versions.record_version(listing, created_by=actor_label(actor))
-    _scan_after_commit(listing.pk)
+    if not hold:
+        _scan_after_commit(listing.pk)
     record_event(
         actor=actor,
         verb=AuditVerb.LISTING_CREATED,
@@ -380,6 +392,8 @@ def _create_listing(*, actor, merchant, category, title, price, description, att
         merchant=merchant,
         after=snapshot(listing, LISTING_AUDITED_FIELDS),
     )
+    if hold:
+        _hold(actor=actor, listing=listing, hold=hold, previous_status="")
     return listing
 
 
@@ -388,6 +402,8 @@ def edit_listing(*, actor: Actor, listing: Listing, **changes: Any) -> Listing:
 
     Refused past the limits on the texts sent, while a sanction closes the store, into a retired
     category, and when the new content is something a policy in effect bans (recorded as an attempt).
+    New content a policy holds for review is saved, and a live listing comes down until a moderator
+    decides (``held``); a held listing stays held whatever it is changed to.
     """
     editable = {"title", "description", "attributes", "price", "currency", "category"}
     unknown = set(changes) - editable
@@ -396,8 +412,9 @@ def edit_listing(*, actor: Actor, listing: Listing, **changes: Any) -> Listing:
     # The limits first: nothing else (detection above all) reads a text the merchant may not send.
     validate_listing_content(**{name: changes.get(name, NOT_GIVEN) for name in LISTING_CONTENT_FIELDS})
     ensure_merchant_may_sell(listing.merchant)
+    hold = None
     if {"title", "description", "attributes"} & set(changes):
-        _refuse_banned_content(
+        hold = _judge_listing_content(
             actor=actor,
             merchant=listing.merchant,
             listing=listing,
@@ -406,10 +423,10 @@ def edit_listing(*, actor: Actor, listing: Listing, **changes: Any) -> Listing:
             attributes=changes.get("attributes", listing.attributes),
         )
     with transaction.atomic():
-        return _edit_listing(actor=actor, listing=listing, changes=changes)
+        return _edit_listing(actor=actor, listing=listing, changes=changes, hold=hold)
 
 
-def _edit_listing(*, actor: Actor, listing: Listing, changes: dict[str, Any]) -> Listing:
+def _edit_listing(*, actor: Actor, listing: Listing, changes: dict[str, Any], hold=None) -> Listing:
     listing = Listing.objects.select_for_update().select_related("category").get(pk=listing.pk)
     sent_category: Category | None = changes.get("category")
     # Sending the category it is in already is no move.
@@ -439,6 +456,12 @@ def _edit_listing(*, actor: Actor, listing: Listing, changes: dict[str, Any]) ->
         setattr(listing, name, value)
     if content_changed:
         listing.version += 1
+    # Only what buyers could see, or what waits already, is held: a delisted listing stays down
+    # (its appeal decides) and one its seller removed stays removed.
+    previous_status = listing.status
+    held = hold is not None and listing.status in {Listing.Status.LIVE, Listing.Status.HELD}
+    if held:
+        listing.status = Listing.Status.HELD
     listing.updated_at = timezone.now()
     # Texts not sent are not judged again: a listing stored before the limits (a title of 250
     # characters) can still have its price changed; a text sent was checked by edit_listing.
@@ -450,7 +473,8 @@ def _edit_listing(*, actor: Actor, listing: Listing, changes: dict[str, Any]) ->
         from moderation.services.queue import refresh_search_text  # the queue searches by them
 
         refresh_search_text(listing=listing)
-    _scan_after_commit(listing.pk)
+    if not held:
+        _scan_after_commit(listing.pk)
     record_event(
         actor=actor,
         verb=AuditVerb.LISTING_EDITED,
@@ -459,18 +483,24 @@ def _edit_listing(*, actor: Actor, listing: Listing, changes: dict[str, Any]) ->
         before=before,
         after=snapshot(listing, LISTING_AUDITED_FIELDS),
     )
+    if held:
+        _hold(actor=actor, listing=listing, hold=hold, previous_status=previous_status)
     return listing
 
 
 @transaction.atomic
 def remove_listing_by_seller(*, actor: Actor, listing: Listing) -> Listing:
-    """The seller takes a listing down. Allowed while the store is blocked (that is how it complies),
-    not while the account is frozen or closed (its seller tools are closed)."""
+    """The seller takes a listing down (or withdraws one held for review). Allowed while the store is
+    blocked (that is how it complies), not while the account is frozen or closed (its seller tools are
+    closed). A held listing's review stays open: what was sent is judged all the same."""
     listing = Listing.objects.select_for_update().select_related("merchant").get(pk=listing.pk)
     if listing.merchant.enforcement_status in {Merchant.EnforcementStatus.FROZEN, Merchant.EnforcementStatus.CLOSED}:
         ensure_merchant_may_sell(listing.merchant)
-    if listing.status != Listing.Status.LIVE:
-        raise ValidationError({"status": _("Only a live listing can be removed by its seller.")})
+    if listing.status not in {Listing.Status.LIVE, Listing.Status.HELD}:
+        raise ValidationError(
+            {"status": _("Only a live listing, or one held for review, can be removed by its seller.")}
+        )
+    before_status = listing.status
     listing.status = Listing.Status.REMOVED_BY_SELLER
     listing.updated_at = timezone.now()
     listing.save(update_fields=["status", "updated_at"])
@@ -479,7 +509,7 @@ def remove_listing_by_seller(*, actor: Actor, listing: Listing) -> Listing:
         verb=AuditVerb.LISTING_REMOVED_BY_SELLER,
         target=listing,
         merchant=listing.merchant,
-        before={"status": Listing.Status.LIVE},
+        before={"status": before_status},
         after={"status": listing.status},
     )
     return listing

@@ -35,6 +35,8 @@ class AuditVerb(models.IntegerChoices):
     LISTING_REMOVED_BY_SELLER = 133, _("listing removed by seller")
     LISTING_REFUSED = 134, _("listing refused")
     LISTINGS_IMPORTED = 135, _("listings imported")
+    LISTING_HELD = 136, _("listing held for review")
+    LISTING_PUBLISHED = 137, _("listing published after review")
     # 200-299: policies and their detection rules
     POLICY_CREATED = 201, _("policy created")
     POLICY_EDITED = 202, _("policy edited")

@@ -40,6 +40,8 @@ class Notice(models.Model):
         LISTINGS_DELISTED = "listings_delisted", _("Listings delisted by a category removal")
         LISTING_TAKEN_DOWN = "listing_taken_down", _("Listing taken down")
         LISTING_REFUSED = "listing_refused", _("Listing refused")
+        LISTING_HELD = "listing_held", _("Listing held for review")
+        LISTING_PUBLISHED = "listing_published", _("Listing published after review")
         WARNING = "warning", _("Warning")
         SANCTION = "sanction", _("Sanction")
         SANCTION_ENDED = "sanction_ended", _("Sanction ended")

@@ -29,6 +29,12 @@ class Policy(models.Model):
         IN_EFFECT = "in_effect", _("In effect")
         RETIRED = "retired", _("Retired")
 
+    class FlaggedListings(models.TextChoices):
+        """What becomes of a new or edited listing whose content the rules flag, once the policy applies."""
+
+        REFUSE = "refuse", _("Refused at once")
+        REVIEW = "review", _("Held until a moderator decides")
+
     slug = models.SlugField(max_length=100, help_text=_("Stable across versions, e.g. virtual-currency-mining."))
     version = models.PositiveIntegerField(default=1)
     supersedes = models.OneToOneField(
@@ -61,6 +67,17 @@ class Policy(models.Model):
         decimal_places=2,
         default=10,
         help_text=_("A listing whose rule score reaches this goes to the review queue."),
+    )
+    # Refuse: the seller is told at once and the attempt is recorded (the rules are trusted). Review:
+    # the listing is saved unpublished (Listing.Status.HELD) with a review item, and goes live only
+    # if a moderator dismisses it (rules still being tuned, or a ban where false positives cost much).
+    flagged_listings = models.CharField(
+        max_length=8,
+        choices=FlaggedListings.choices,
+        default=FlaggedListings.REFUSE,
+        help_text=_(
+            "New or edited listings the rules flag: refused at once, or held unpublished until a moderator decides."
+        ),
     )
     daily_points_cap = models.PositiveSmallIntegerField(
         default=6, help_text=_("Most points general violations confirmed on one day add up to (0: no cap).")
@@ -102,6 +119,9 @@ class Policy(models.Model):
                 name="policy_announced_has_time",
                 condition=Q(status="draft") | Q(announced_at__isnull=False),
             ),
+            models.CheckConstraint(
+                name="policy_flagged_listings_valid", condition=Q(flagged_listings__in=["refuse", "review"])
+            ),
             models.CheckConstraint(name="policy_appeal_window_positive", condition=Q(appeal_window_days__gte=1)),
             models.CheckConstraint(name="policy_points_valid_positive", condition=Q(points_valid_days__gte=1)),
         ]
@@ -126,6 +146,10 @@ class Policy(models.Model):
     @property
     def is_editable(self) -> bool:
         return self.status == self.Status.DRAFT
+
+    @property
+    def holds_flagged_listings(self) -> bool:
+        return self.flagged_listings == self.FlaggedListings.REVIEW
 
     def is_effective(self, at: datetime | None = None) -> bool:
         """The rules apply: announced (or in effect) and past the effective date."""

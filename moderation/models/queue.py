@@ -23,6 +23,8 @@ class ReviewItem(models.Model):
         RELIST = "relist", _("Re-listing")
         ESCALATION = "escalation", _("Escalation")
         REINSTATEMENT = "reinstatement", _("Reinstated on appeal")
+        # New or edited content a policy holds for a moderator before it is published (Listing.Status.HELD).
+        HELD = "held", _("Held before publication")
 
     class Status(models.TextChoices):
         OPEN = "open", _("Open")

@@ -32,6 +32,7 @@ POLICY_AUDITED_FIELDS = [
     "appeal_window_days",
     "review_due_hours",
     "detection_threshold",
+    "flagged_listings",
 ]
 
 
@@ -110,6 +111,7 @@ def create_policy(
     appeal_window_days: int = 180,
     review_due_hours: int = 24,
     detection_threshold=10,
+    flagged_listings: str = Policy.FlaggedListings.REFUSE,
 ) -> Policy:
     if Policy.objects.filter(slug=slug).exists():
         raise ValidationError(
@@ -126,6 +128,7 @@ def create_policy(
         appeal_window_days=appeal_window_days,
         review_due_hours=review_due_hours,
         detection_threshold=detection_threshold,
+        flagged_listings=flagged_listings,
         created_by=actor_user(actor),
     )
     policy.full_clean()
@@ -159,6 +162,7 @@ def edit_policy(*, actor: Actor, policy: Policy, marketplaces=None, categories=N
         "appeal_window_days",
         "review_due_hours",
         "detection_threshold",
+        "flagged_listings",
     }
     unknown = set(fields) - editable
     if unknown:
@@ -209,6 +213,7 @@ def new_policy_version(*, actor: Actor, policy: Policy) -> Policy:
         appeal_window_days=policy.appeal_window_days,
         review_due_hours=policy.review_due_hours,
         detection_threshold=policy.detection_threshold,
+        flagged_listings=policy.flagged_listings,
         daily_points_cap=policy.daily_points_cap,
         points_valid_days=policy.points_valid_days,
         created_by=actor_user(actor),

@@ -415,8 +415,9 @@ def take_down_listing(
     now = timezone.now()
     listing = Listing.objects.select_for_update().get(pk=item.listing_id)
     listing_before = {"status": listing.status}
-    if listing.status == Listing.Status.LIVE:
-        listing.previous_status = listing.status
+    if listing.status in {Listing.Status.LIVE, Listing.Status.HELD}:
+        # A held listing was never judged allowed: a granted appeal of this decision publishes it.
+        listing.previous_status = Listing.Status.LIVE
         listing.status = Listing.Status.DELISTED
         listing.delisted_version = item.version or listing.version
         listing.delisted_at = now
@@ -449,7 +450,7 @@ def take_down_listing(
         listing=listing,
         listing_version=item.version,
         review_item=item,
-        automated_detection=item.source == ReviewItem.Source.DETECTION,
+        automated_detection=item.source in {ReviewItem.Source.DETECTION, ReviewItem.Source.HELD},
         automated_decision=False,
         evidence={"title": listing.title, "terms": item.matched_terms, "score": str(item.score)},
         reason=reason,
@@ -507,7 +508,8 @@ def take_down_listing(
 
 @transaction.atomic
 def dismiss_item(*, actor, item: ReviewItem, reason: str) -> ReviewItem:
-    """A false positive: the listing stays; the reason is kept so the rules can be tuned."""
+    """A false positive: the listing stays (a listing held for review is published, see
+    ``moderation.services.holds``); the reason is kept so the rules can be tuned."""
     if not has_visible_text(reason):
         raise ValidationError({"reason": _("Say why this is not a violation (it is kept to tune the rules).")})
     item = _lock_for_decision(actor=actor, item=item)
@@ -523,6 +525,10 @@ def dismiss_item(*, actor, item: ReviewItem, reason: str) -> ReviewItem:
     )
     if item.appeal_id is not None:
         _reinstate(item, actor=actor, now=now)
+    else:
+        from moderation.services.holds import publish_after_review  # it opens items through this module
+
+        publish_after_review(actor=actor, item=item, now=now)
     return item
 
 

@@ -48,7 +48,7 @@ def effective_policies_for(listing: Listing) -> list[Policy]:
     return effective_policies_for_marketplace(listing.merchant.marketplace_id)
 
 
-def _detection(result: MatchResult) -> Detection:
+def detection_of(result: MatchResult) -> Detection:
     """What a moderator sees: the words as the listing wrote them ("ＡＮＴＭＩＮＥＲ", "110TH/s")
     and the rules' labels, never their patterns (an expression means nothing to a moderator,
     and is not for a seller's eyes)."""
@@ -98,7 +98,7 @@ def scan_listings(
             title=listing.title, description=listing.description, attributes=listing.attributes
         )
         if result.flagged:
-            flagged.append((listing, _detection(result)))
+            flagged.append((listing, detection_of(result)))
     return _queue_flagged(policy=policy, flagged=flagged, source=source)
 
 

@@ -21,7 +21,7 @@ from backoffice.roles import Role, has_role
 from moderation.models import Appeal, AuditVerb, Notice, ReviewItem, Violation
 from moderation.models.appeals import OPEN_STATUSES
 from moderation.selectors.ledger import merchant_points
-from moderation.services import outbox
+from moderation.services import holds, outbox
 from moderation.services.appeals import Reversal, Step, overturn_violation, step_in_english
 from moderation.services.audit import record_event
 from moderation.services.notices import NoticeDraft, create_notices
@@ -68,7 +68,8 @@ def undo_decision(*, actor, item: ReviewItem) -> ReviewItem:
     2. A take-down: overturn its violation (and the sanctions resting on it alone), put the
        listing back as it was if this decision delisted it, recompute the merchant's status,
        and withdraw the decision in a notice, since the merchant got one.
-    3. A dismissal of a listing held after a granted appeal put it live: it is held again.
+    3. A dismissal that put live a listing held after a granted appeal, or held before its
+       publication: it is held again.
     4. The item goes back to open with its decision cleared, in a conditional UPDATE: of two
        undos at once, one wins and the other finds nothing to undo.
     """
@@ -93,6 +94,8 @@ def undo_decision(*, actor, item: ReviewItem) -> ReviewItem:
         after.update(_reverse_take_down(item, actor=actor, now=now))
     elif item.appeal_id is not None:
         after.update(_hold_again(item, actor=actor, now=now))
+    else:
+        after.update(holds.hold_again(item, now=now))
     _reopen(item, before=before)
     item.refresh_from_db()
     record_event(
@@ -165,7 +168,12 @@ def _relist_if_delisted_by(item: ReviewItem, *, actor, now: datetime) -> bool:
         return False
     before = {"status": listing.status}
     listing.save(update_fields=listing.relist(at=now))
-    outbox.listing_reinstated(listing, reason="decision_undone", policy=item.policy, at=now)
+    if item.source == ReviewItem.Source.HELD:
+        # Taken down while held before its publication: it waits for the item, reopened, again.
+        listing.status = Listing.Status.HELD
+        listing.save(update_fields=["status"])
+    if listing.status == Listing.Status.LIVE:
+        outbox.listing_reinstated(listing, reason="decision_undone", policy=item.policy, at=now)
     record_event(
         actor=actor,
         verb=AuditVerb.LISTING_RESTORED,

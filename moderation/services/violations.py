@@ -9,6 +9,7 @@ counting; nothing keeps a running counter.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -137,15 +138,36 @@ def record_violation(
 
 
 def flagging_policy(*, merchant: Merchant, texts: dict[str, Any]):
-    """The first policy in effect on the merchant's marketplace whose rules flag this content, with the result."""
+    """The policy in effect on the merchant's marketplace whose rules flag this content, with the result.
+
+    A policy that refuses flagged listings comes before one that holds them for review: content
+    two policies ban is refused, whatever order they were made in. None, None when none flags it.
+    """
     from moderation.selectors.detection import policy_matcher
     from moderation.services.scanning import effective_policies_for_marketplace
 
-    for policy in effective_policies_for_marketplace(merchant.marketplace_id):
-        result = policy_matcher(policy).score(**texts)
-        if result.flagged:
-            return policy, result
-    return None, None
+    return first_flagging(
+        (policy, policy_matcher(policy)) for policy in effective_policies_for_marketplace(merchant.marketplace_id)
+    )(**texts)
+
+
+def first_flagging(policies_and_matchers):
+    """``flagging_policy``'s choice over (policy, matcher) pairs in the policies' order, as a function of
+    the texts: the first refusing policy that flags them, else the first holding one."""
+    pairs = list(policies_and_matchers)
+
+    def choose(**texts):
+        held = None
+        for policy, matcher in pairs:
+            result = matcher.score(**texts)
+            if not result.flagged:
+                continue
+            if not policy.holds_flagged_listings:
+                return policy, result
+            held = held or (policy, result)
+        return held or (None, None)
+
+    return choose
 
 
 def clause_that_applies(policy: Policy, number: int | None):
@@ -155,23 +177,39 @@ def clause_that_applies(policy: Policy, number: int | None):
     return (clauses.filter(number=number).first() if number is not None else None) or clauses.first()
 
 
-def refuse_banned_content(
-    *, actor: Actor, merchant: Merchant, title: str, description: str, attributes: Any, listing: Listing | None = None
-) -> None:
-    """Refuse a new or edited listing whose content a policy in effect flags, naming the policy.
+@dataclass(frozen=True)
+class ContentHold:
+    """Flagged content a policy holds for a moderator instead of refusing it: the caller saves the
+    listing unpublished (``Listing.Status.HELD``) and ``moderation.services.holds.hold_listing``
+    opens its review item and tells the merchant."""
 
-    The refusal itself is recorded as an attempt to re-list a banned product (a violation
-    decided by automated means, in its own transaction so it survives the refusal), and
-    the merchant gets a statement of reasons; repeated attempts add up.
+    policy: Policy
+    result: Any  # moderation.detection.MatchResult
+    field: str
+
+
+def judge_listing_content(
+    *, actor: Actor, merchant: Merchant, title: str, description: str, attributes: Any, listing: Listing | None = None
+) -> ContentHold | None:
+    """Whether a new or edited listing's content may be saved: None (nothing flags it, or a moderator
+    cleared this very content of this listing), a ``ContentHold`` (the flagging policy holds such
+    listings for review), or a ``ValidationError`` naming the policy (it refuses them).
+
+    A refusal is recorded as an attempt to re-list a banned product (a violation decided by
+    automated means, in its own transaction so it survives the refusal), and the merchant gets a
+    statement of reasons; repeated attempts add up. A hold records nothing against the merchant:
+    a moderator decides.
     """
     texts = {"title": title, "description": description or "", "attributes": attributes or {}}
     policy, result = flagging_policy(merchant=merchant, texts=texts)
     if policy is None:
-        return
+        return None
     if listing is not None and _cleared_by_a_moderator(policy, listing, texts):
         # A moderator dismissed an item on exactly this content of this listing: not a violation.
-        return
+        return None
     field = result.fields[0] if result.fields else "title"
+    if policy.holds_flagged_listings:
+        return ContentHold(policy=policy, result=result, field=field)
     with transaction.atomic():
         violation = record_relist_attempt(
             actor=REFUSAL_ACTOR,

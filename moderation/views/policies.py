@@ -39,6 +39,7 @@ def _policy_fields(form: PolicyForm) -> dict:
         "appeal_window_days": data["appeal_window_days"],
         "review_due_hours": data["review_due_hours"],
         "detection_threshold": data["detection_threshold"],
+        "flagged_listings": data["flagged_listings"],
     }
 
 

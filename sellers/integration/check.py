@@ -2,13 +2,11 @@
 
 ``check_listing`` answers what the sellers' API would do with the same listing, by the same code,
 without doing it: ``refuse`` where ``create_listing`` refuses (a sanction closes the store, a policy
-in effect bans the content, the category is retired), naming the policy, its clause and the field,
+in effect that refuses flagged listings bans the content, the category is retired), ``review`` where
+it would save the listing held for a moderator (the content is flagged under a policy that holds
+flagged listings: ``Policy.flagged_listings``), each naming the policy, its clause and the field,
 never a rule's pattern or terms; ``allow`` otherwise. Nothing is recorded against the merchant:
 a check is a question, not an attempt (the upsert that follows is judged, and recorded, again).
-
-``review`` (published only after a moderator) is part of the answer's vocabulary for a policy that
-holds flagged listings for review instead of refusing them; no policy has that setting yet, and
-the sellers' API refuses what the rules flag, so the check does too.
 
 Each answer is stored (``ListingCheck``: the decision, what it names, a digest of the content) and
 its id returned; an upsert citing it (``check_id``) carries it into the listing's audit event.
@@ -211,6 +209,18 @@ def _store(check: ListingCheck) -> None:
         )
 
 
+def _banned_message(policy, clause, field: str) -> str:
+    from moderation.services.violations import FIELD_NAMES
+
+    values = {"policy": policy, "field": FIELD_NAMES[field]}
+    if clause is not None:
+        return _(
+            "This listing offers a product banned under the policy “%(policy)s”, clause %(number)s "
+            "(“%(clause)s”): see its %(field)s."
+        ) % {**values, "number": clause.number, "clause": clause.title}
+    return _("This listing offers a product banned under the policy “%(policy)s”: see its %(field)s.") % values
+
+
 def check_listing(
     *,
     account: MarketplaceServiceAccount,
@@ -220,14 +230,15 @@ def check_listing(
     description: Any = "",
     attributes: Any = None,
 ) -> CheckAnswer:
-    """Whether this content may go live: ``allow`` or ``refuse`` (with the policy, clause and field).
+    """Whether this content may go live: ``allow``, ``refuse`` or ``review`` (with the policy, clause and field).
 
     Raises ``ValidationError`` (field errors, nothing stored) for content past the sellers' API's
     limits, an id or slug of the wrong shape, a merchant not of the account's marketplace, a
     category that does not exist. Checks in the sellers' API's order: the sanction, the content,
-    the category.
+    the category; a hold for review only once nothing refuses the listing.
     """
-    from moderation.services.violations import FIELD_NAMES
+    from moderation.services.holds import held_message
+    from moderation.services.violations import first_flagging
 
     description = "" if description is None else description
     attributes = {} if attributes is None else attributes
@@ -246,40 +257,32 @@ def check_listing(
             sanction = restricting_sanction(merchant_row)
             policy = sanction.policy if sanction else None
             field, message, decision = "merchant", str(error), ListingCheck.Decision.REFUSE
+    held = None
     if decision == ListingCheck.Decision.ALLOW:
-        texts = {"title": title, "description": description, "attributes": attributes}
-        # flagging_policy's loop (the first policy in effect whose rules flag it), on the matchers above.
-        flagging, result = next(
-            (
-                (candidate, found)
-                for candidate, matcher in _policies_in_effect(reads.policies)
-                if (found := matcher.score(**texts)).flagged
-            ),
-            (None, None),
-        )
+        texts = {"title": title, "description": description or "", "attributes": attributes}
+        # flagging_policy's choice (a refusing policy before a holding one), on the matchers above.
+        flagging, result = first_flagging(_policies_in_effect(reads.policies))(**texts)
         if flagging is not None and result is not None:
             policy = flagging
             clause = _clause(flagging, result.clause)
             field = result.fields[0] if result.fields else "title"
-            values = {"policy": flagging, "field": FIELD_NAMES[field]}
-            if clause is not None:
-                message = _(
-                    "This listing offers a product banned under the policy “%(policy)s”, clause %(number)s "
-                    "(“%(clause)s”): see its %(field)s."
-                ) % {**values, "number": clause.number, "clause": clause.title}
+            if flagging.holds_flagged_listings:
+                held = (flagging, clause, field)  # unless the category refuses it first, below
             else:
-                message = (
-                    _("This listing offers a product banned under the policy “%(policy)s”: see its %(field)s.") % values
-                )
-            decision = ListingCheck.Decision.REFUSE
+                message = _banned_message(flagging, clause, field)
+                decision = ListingCheck.Decision.REFUSE
     if decision == ListingCheck.Decision.ALLOW and reads.category_retired:
         category_row = Category.objects.select_related("retired_by_removal__policy").get(pk=reads.category_id)
         try:
             ensure_category_accepts_listings(category_row)
         except ValidationError as error:
             removal = category_row.retired_by_removal
-            policy = removal.policy if removal else None
+            policy, clause = (removal.policy if removal else None), None
             field, message, decision = "category", error.message_dict["category"][0], ListingCheck.Decision.REFUSE
+    if decision == ListingCheck.Decision.ALLOW and held is not None:
+        policy, clause, field = held
+        message = held_message(policy, clause, field)
+        decision = ListingCheck.Decision.REVIEW
     check = ListingCheck(
         account=account,
         marketplace_id=account.marketplace_id,

@@ -58,6 +58,17 @@ class CheckRequestSerializer(serializers.Serializer):
 # --- answers ------------------------------------------------------------------------------------
 
 
+class PolicyNameSerializer(serializers.Serializer):
+    slug = serializers.SlugField()
+    version = serializers.IntegerField()
+    title = serializers.CharField()
+
+
+class ClauseNameSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    title = serializers.CharField()
+
+
 # A field named "errors" would hide the serializer's own ``errors``: this one is declared inline.
 SyncOutcomeSerializer = inline_serializer(
     name="SyncOutcome",
@@ -78,6 +89,19 @@ SyncOutcomeSerializer = inline_serializer(
             required=False,
             help_text="Why it was refused, per field.",
         ),
+        "review": inline_serializer(
+            name="SyncHeldForReview",
+            required=False,
+            help_text="Applied, but held for review: the listing is saved unpublished (status held) and goes live "
+            "only when a moderator allows it; a listings.reinstated event (reason review_cleared) says so.",
+            fields={
+                "status": serializers.ChoiceField(choices=["held"]),
+                "policy": PolicyNameSerializer(),
+                "clause": ClauseNameSerializer(allow_null=True),
+                "field": serializers.CharField(help_text="title, description or attributes."),
+                "message": serializers.CharField(),
+            },
+        ),
     },
 )
 
@@ -91,17 +115,6 @@ class SyncCountsSerializer(serializers.Serializer):
 class SyncBatchResultSerializer(serializers.Serializer):
     counts = SyncCountsSerializer()
     results = serializers.ListField(child=SyncOutcomeSerializer)
-
-
-class PolicyNameSerializer(serializers.Serializer):
-    slug = serializers.SlugField()
-    version = serializers.IntegerField()
-    title = serializers.CharField()
-
-
-class ClauseNameSerializer(serializers.Serializer):
-    number = serializers.IntegerField()
-    title = serializers.CharField()
 
 
 class CheckAnswerSerializer(serializers.Serializer):
@@ -148,6 +161,11 @@ class RetiredCategorySerializer(serializers.ModelSerializer):
 class LivePolicySerializer(serializers.Serializer):
     slug = serializers.SlugField()
     version = serializers.IntegerField()
+    flagged_listings = serializers.ChoiceField(
+        choices=["refuse", "review"],
+        help_text="What becomes of a listing its rules flag: refused (the check says refuse, the sync refuses it), "
+        "or held unpublished until a moderator allows it (the check says review, the sync applies it held).",
+    )
     title = serializers.CharField()
     status = serializers.CharField()
     effective_at = serializers.DateTimeField()

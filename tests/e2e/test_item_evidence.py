@@ -29,7 +29,7 @@ def edited_item(policy_admin, announced_policy, merchant_b, graphics_cards, make
     )
     listing = make_listing(merchant_b, graphics_cards, title="Bitcoin mining tutorial, 30 lessons", description="PDF.")
     item = ReviewItem.objects.get(listing=listing)  # queued on creation: Celery is eager here
-    with mock.patch("sellers.services._refuse_banned_content"):
+    with mock.patch("sellers.services._judge_listing_content", return_value=None):
         catalog.edit_listing(actor=system, listing=listing, description="Video course <b>MINING TUTORIAL</b> inside.")
     return item
 

@@ -180,7 +180,7 @@ def test_the_item_page_shows_what_changed_and_scores_the_current_text(
     listing = make_listing(merchant_a, graphics_cards, title="Antminer S19 110TH/s", description="Used.")
     scan_listing(listing_id=listing.pk)
     item = ReviewItem.objects.get(listing=listing)
-    with mock.patch("sellers.services._refuse_banned_content"):  # an edit the refusal let through
+    with mock.patch("sellers.services._judge_listing_content", return_value=None):  # an edit the refusal let through
         catalog.edit_listing(actor=system, listing=listing, description="<script>alert(1)</script> ANTMINER inside.")
     client.force_login(moderator)
 

@@ -290,7 +290,7 @@ def test_a_dismissed_listing_is_not_queued_again_unless_edited_since(
     # The listing changes (the scan the edit queues is dropped here; the edit gets past the
     # refusal as a feed's import would): it is fair game again.
     in_grace.by(timedelta(hours=1))
-    with mock.patch("sellers.services._refuse_banned_content"):
+    with mock.patch("sellers.services._judge_listing_content", return_value=None):
         catalog.edit_listing(
             actor=system, listing=Listing.objects.get(pk=dismissed_id), title="Antminer S19 Pro, the real thing"
         )

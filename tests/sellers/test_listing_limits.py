@@ -77,8 +77,8 @@ def state() -> tuple:
 @pytest.fixture
 def detection():
     """Content detection as the services call it, watched: a refusal past the limits never reaches it."""
-    with mock.patch("sellers.services._refuse_banned_content") as refuse_banned_content:
-        yield refuse_banned_content
+    with mock.patch("sellers.services._judge_listing_content", return_value=None) as judge_listing_content:
+        yield judge_listing_content
 
 
 @pytest.fixture
@@ -191,7 +191,7 @@ def test_it_refuses_each_edit_past_its_limit_before_anything_runs(
     make_listing, merchant_a, graphics_cards, field, content
 ):
     listing = make_listing(merchant_a, graphics_cards)
-    with mock.patch("sellers.services._refuse_banned_content") as detection, refused(field, detection):
+    with mock.patch("sellers.services._judge_listing_content", return_value=None) as detection, refused(field, detection):
         catalog.edit_listing(actor=merchant_a.user, listing=listing, price=Decimal("1.00"), **content)
     assert Listing.objects.get(pk=listing.pk).price == listing.price
 

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from moderation.models import AuditVerb, ReviewItem, Sanction, SanctionKind
 from moderation.services.audit import EventRow, actor_label, record_events
+from moderation.services.violations import ContentHold
 from sellers import versions
 from sellers.integration.events import ListingDeletion, ListingUpsert
 from sellers.integration.sync.outcomes import (
@@ -28,6 +29,7 @@ from sellers.integration.sync.outcomes import (
     Outcome,
     errors_of,
     event_type,
+    held_for_review,
     stored_version,
     trail_repr,
 )
@@ -68,6 +70,7 @@ class _Creation:
 
     listing: _NewListing
     trace: dict[str, Any]
+    hold: ContentHold | None = None  # flagged under a policy that holds such listings for review
 
 
 @dataclass(slots=True)
@@ -81,6 +84,8 @@ class _Change:
     replaced: dict[str, Any] | None = None  # the content a new version replaces (its row, if seeded without one)
     texts_changed: bool = False
     cleared: bool = False  # flagged, but a moderator cleared this very content: scanned after commit
+    hold: ContentHold | None = None  # flagged under a policy that holds such listings: held for review
+    previous_status: str = ""
 
 
 class ListingSync:
@@ -94,6 +99,8 @@ class ListingSync:
         # (an edit is refused here: a moderator may have cleared that content of that listing).
         self.defer_new_banned = defer_new_banned
         self.deferred: list[ListingUpsert] = []
+        # The listings held for review, by the marketplace's id: their events' answers say so.
+        self.held: dict[str, ContentHold] = {}
 
     # 1. reads, one query each
 
@@ -219,6 +226,11 @@ class ListingSync:
                 changed.append(change)
             self.outcomes[event.index] = Outcome(event.index, event_type(event), event.external_id, APPLIED)
         self._write(created, changed, deleted_unknown)
+        for event in events:
+            hold = self.held.get(event.external_id)
+            outcome = self.outcomes.get(event.index)
+            if hold is not None and outcome is not None and outcome.result == APPLIED:
+                outcome.review = held_for_review(hold)
         return self.outcomes
 
     def _refuse(self, event, errors: dict[str, list[str]], *, remember: bool) -> None:
@@ -238,8 +250,9 @@ class ListingSync:
     def _delete(self, event: ListingDeletion, listing: Listing) -> _Change | None:
         """The marketplace deleted it: as its seller removing it (``remove_listing_by_seller``'s rules).
 
-        Live: removed by seller. Delisted: stays delisted (the decision stands, and may be appealed),
-        but a granted appeal restores it as removed, not live. Removed already: only the version moves.
+        Live or held for review: removed by seller (a held one's review stays open). Delisted: stays
+        delisted (the decision stands, and may be appealed), but a granted appeal restores it as
+        removed, not live. Removed already: only the version moves.
         """
         merchant = self.merchants[listing.merchant_id]
         if merchant.enforcement_status in {Merchant.EnforcementStatus.FROZEN, Merchant.EnforcementStatus.CLOSED}:
@@ -249,7 +262,7 @@ class ListingSync:
                 return None
         before: dict[str, Any] = {"status": listing.status, "external_version": listing.external_version}
         after: dict[str, Any] = {"external_version": event.version}
-        if listing.status == Listing.Status.LIVE:
+        if listing.status in {Listing.Status.LIVE, Listing.Status.HELD}:
             listing.status = Listing.Status.REMOVED_BY_SELLER
             after["status"] = listing.status
         elif listing.status == Listing.Status.DELISTED and listing.previous_status != Listing.Status.REMOVED_BY_SELLER:
@@ -292,20 +305,22 @@ class ListingSync:
             self._refuse(event, {"merchant": [message]}, remember=False)
             return None
         cleared = False
+        hold = None
         if content_changed and any(matcher.score(**event.texts).flagged for matcher in self.matchers):
             if current is None and self.defer_new_banned:
                 self.deferred.append(event)
                 return None
-            from moderation.services.violations import refuse_banned_content
+            from moderation.services.violations import judge_listing_content
 
             try:
-                # The sellers' API's own refusal: the policy, clause and field named, the attempt
-                # recorded as a violation (in a savepoint of this transaction) with its notice.
-                refuse_banned_content(actor=self.actor, merchant=merchant, listing=current, **event.texts)
+                # The sellers' API's own judgement: a refusal naming the policy, clause and field, the
+                # attempt recorded as a violation (in a savepoint of this transaction) with its notice;
+                # or a hold for review, under a policy that holds flagged listings.
+                hold = judge_listing_content(actor=self.actor, merchant=merchant, listing=current, **event.texts)
             except ValidationError as error:
                 self._refuse(event, errors_of(error), remember=True)
                 return None
-            cleared = True  # a moderator cleared this content of this listing: not refused
+            cleared = hold is None  # a moderator cleared this content of this listing: not refused
         moving = current is None or relisting or category.pk != current.category_id
         if current is not None and category.pk != current.category_id and current.status == Listing.Status.LIVE:
             held = self.categories_by_id.get(current.category_id)
@@ -327,11 +342,9 @@ class ListingSync:
             except ValidationError as error:
                 self._refuse(event, errors_of(error), remember=False)
                 return None
-        return self._changed_listing(event, current, merchant, category, content_changed, relisting, cleared)
+        return self._changed_listing(event, current, merchant, category, relisting, cleared, hold)
 
-    def _changed_listing(
-        self, event, current, merchant, category, content_changed, relisting, cleared
-    ) -> _Creation | _Change:
+    def _changed_listing(self, event, current, merchant, category, relisting, cleared, hold) -> _Creation | _Change:
         trace = {"external_id": event.external_id, "external_version": event.version}
         if event.check_id is not None:
             trace["check"] = str(event.check_id)
@@ -349,16 +362,24 @@ class ListingSync:
                 external_version=event.version,
                 created_at=self.now,
                 updated_at=self.now,
+                status=Listing.Status.HELD if hold else Listing.Status.LIVE,
             )
-            return _Creation(listing, trace)
+            return _Creation(listing, trace, hold)
         current.merchant = merchant
         before = {**_audited(current), "external_version": current.external_version}
         old_content = versions.content_of(current)
         old_texts = (current.title, current.description)
         current.title, current.description, current.attributes = event.title, event.description, event.attributes
         current.price, current.currency, current.category = event.price, event.currency, category
+        previous_status = current.status
         if relisting:
             current.status = Listing.Status.LIVE
+        # As the sellers' API's edit: what buyers could see, or what waits already, is held; a
+        # delisted listing stays down.
+        if hold is not None and current.status in {Listing.Status.LIVE, Listing.Status.HELD}:
+            current.status = Listing.Status.HELD
+        else:
+            hold = None
         content_moved = versions.content_of(current) != old_content
         if content_moved:
             current.version += 1
@@ -372,6 +393,8 @@ class ListingSync:
             replaced=old_content if content_moved else None,
             texts_changed=(current.title, current.description) != old_texts,
             cleared=cleared,
+            hold=hold,
+            previous_status=previous_status,
         )
 
     # 3. writes: a fixed number of statements
@@ -431,12 +454,31 @@ class ListingSync:
                 at=self.now,
             )
         self._remember(deleted_unknown)
+        self._hold(created, changed)
         for change in changed:
             if change.cleared:
                 # As the sellers' API does after an edit: the scan decides whether it goes back to review.
                 from sellers.services import _scan_after_commit
 
                 _scan_after_commit(change.listing.pk)
+
+    def _hold(self, created: list[_Creation], changed: list[_Change]) -> None:
+        """Open the review of each listing held (the sellers' API's ``hold_listing``, per listing: a
+        hold is as rare as flagged content), and say so in its event's answer."""
+        holds: dict[int, tuple[ContentHold, str]] = {
+            creation.listing.pk: (creation.hold, "") for creation in created if creation.hold is not None
+        }
+        holds.update(
+            {change.listing.pk: (change.hold, change.previous_status) for change in changed if change.hold is not None}
+        )
+        if not holds:
+            return
+        from moderation.services.holds import hold_listing
+
+        for listing in Listing.objects.select_related("merchant").filter(pk__in=list(holds)).order_by("pk"):
+            hold, previous_status = holds[listing.pk]
+            hold_listing(actor=self.actor, listing=listing, hold=hold, previous_status=previous_status, at=self.now)
+            self.held[str(listing.external_id)] = hold
 
     def _refresh_search_text(self, listings: list[Listing]) -> None:
         """The queue's search text of the listings whose title or description changed, for those with items."""

@@ -34,6 +34,7 @@ class Outcome:
     result: str
     reason: str = ""
     errors: dict[str, list[str]] | None = None
+    review: dict[str, Any] | None = None  # applied, but held for a moderator: why (``held_for_review``)
 
     def as_dict(self) -> dict[str, Any]:
         answer: dict[str, Any] = {"index": self.index, "type": self.type, "id": self.id, "result": self.result}
@@ -41,7 +42,27 @@ class Outcome:
             answer["reason"] = self.reason
         if self.errors is not None:
             answer["errors"] = self.errors
+        if self.review is not None:
+            answer["review"] = self.review
         return answer
+
+
+def held_for_review(hold) -> dict[str, Any]:
+    """What an applied event's answer says of a listing held for review (a ``ContentHold``): the policy,
+    its clause and the field, as a refusal names them; never the words or rules that matched."""
+    from moderation.services.holds import held_message
+    from moderation.services.violations import clause_that_applies
+
+    policy = hold.policy
+    clause = clause_that_applies(policy, hold.result.clause)
+    message = held_message(policy, clause, hold.field)
+    return {
+        "status": Listing.Status.HELD.value,
+        "policy": {"slug": policy.slug, "version": policy.version, "title": policy.title},
+        "clause": {"number": clause.number, "title": clause.title} if clause else None,
+        "field": hold.field,
+        "message": message,
+    }
 
 
 @dataclass
