@@ -281,7 +281,10 @@ class ListingSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["status", "delisted_reason", "delisted_at", "created_at", "updated_at"]
         extra_kwargs = {
-            "status": {"help_text": "live, delisted (see delisted_reason) or removed_by_seller."},
+            "status": {
+                "help_text": "live; held (saved, but flagged under a policy that holds such listings: not published "
+                "until a moderator allows it, a notice says why); delisted (see delisted_reason); or removed_by_seller."
+            },
             "delisted_reason": {"help_text": "Why it was delisted, naming the policy."},
             "price": {"min_value": 0},
         }

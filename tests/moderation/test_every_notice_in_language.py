@@ -4,8 +4,9 @@ One story takes a Chinese-speaking merchant and an English-speaking one through 
 side, through the services and tasks that run it (Celery eager, on-commit callbacks run as a
 commit would): the policy is announced, its categories are removed, a banned listing is refused,
 moderators take listings down (one taken down by mistake and undone), the ladder warns and then
-blocks the store, the block runs out, a senior moderator restricts and lifts, and the merchant
-appeals three decisions (one withdrawn, one granted, one rejected).
+blocks the store, the block runs out, a senior moderator restricts and lifts, the merchant
+appeals three decisions (one withdrawn, one granted, one rejected), and once the policy holds
+flagged listings for review, a listing is held and then published.
 
 What each merchant reads, in the notice and in the e-mail that carries it, is then held to its
 language: the Chinese merchant's data has Chinese names (store, marketplace, listing titles,
@@ -27,8 +28,8 @@ from django.core.exceptions import ValidationError
 
 from moderation import tasks
 from moderation.demo import REFERENCE_LADDER, REFERENCE_POINTS
-from moderation.models import Appeal, Notice, ReviewItem, Sanction
-from moderation.services import appeals
+from moderation.models import Appeal, Notice, Policy, ReviewItem, Sanction
+from moderation.services import appeals, queue
 from moderation.services.detection import create_detection_rule
 from moderation.services.policies import announce_policy, create_policy
 from moderation.services.queue import take_down_listing
@@ -236,6 +237,22 @@ def story(
                     appeals.grant_appeal(actor=other_moderator, appeal=appeal, reason=words["grant"])
                 else:
                     appeals.reject_appeal(actor=other_moderator, appeal=appeal, reason=words["reject"])
+
+    # 8. The policy holds flagged listings for review from now on (set on the row: a story's shortcut for
+    #    a new version); a new banned listing is held (listing_held), a moderator allows it (listing_published).
+    Policy.objects.filter(pk=policy.pk).update(flagged_listings=Policy.FlaggedListings.REVIEW)
+    for language, merchant in merchants.items():
+        with committed():
+            held = catalog.create_listing(
+                actor=merchant.user, merchant=merchant, category=graphics_cards, title=title(language, 7),
+                price=Decimal("1999.00"),
+            )  # fmt: skip
+        assert held.status == "held"
+        with committed():
+            queue.dismiss_item(
+                actor=moderator, item=ReviewItem.objects.get(listing=held, status="open"),
+                reason=STAFF_REASONS[language]["grant"],
+            )  # fmt: skip
 
     # Anything a commit left unsent goes now (none should be left: each commit sent its own).
     tasks.send_pending_notices()

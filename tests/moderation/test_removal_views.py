@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from moderation.forms import removal_preview_token
 from moderation.models import AuditEvent, AuditVerb, CategoryRemoval, Notice, Policy
+from moderation.services import policies as policy_services
 from moderation.services import removals
 from tests.moderation.conftest import EFFECTIVE, SHANGHAI
 
@@ -390,6 +391,7 @@ def policy_form(marketplace, *categories, **overrides):
         "appeal_window_days": "180",
         "review_due_hours": "24",
         "detection_threshold": "10",
+        "flagged_listings": "refuse",
         "clauses-TOTAL_FORMS": "2",
         "clauses-INITIAL_FORMS": "0",
         "clauses-MIN_NUM_FORMS": "0",
@@ -416,6 +418,38 @@ def test_the_policy_form_creates_a_draft_with_its_clauses(admin_client, policy_a
     assert [(c.number, c.title) for c in policy.clauses.all()] == [(1, "Mining tutorials")]
     assert list(policy.categories.all()) == [miners]
     assert AuditEvent.objects.filter(verb=AuditVerb.POLICY_CREATED, actor=policy_admin).count() == 1
+
+
+def test_the_policy_form_sets_what_becomes_of_flagged_listings_and_a_new_version_keeps_it(
+    admin_client, policy_admin, marketplace, miners
+):
+    admin_client.post(reverse("backoffice:policy-create"), policy_form(marketplace, miners, flagged_listings="review"))
+    policy = Policy.objects.get()
+    assert policy.holds_flagged_listings
+    created = AuditEvent.objects.get(verb=AuditVerb.POLICY_CREATED)
+    assert created.after["flagged_listings"] == "review"
+    page = admin_client.get(reverse("backoffice:policy-detail", args=[policy.pk])).content.decode()
+    assert "Held until a moderator decides" in page
+    response = admin_client.post(
+        reverse("backoffice:policy-edit", args=[policy.pk]), policy_form(marketplace, miners, flagged_listings="refuse")
+    )
+    assert response.status_code == 302
+    policy.refresh_from_db()
+    assert not policy.holds_flagged_listings
+    edited = AuditEvent.objects.get(verb=AuditVerb.POLICY_EDITED)
+    assert (edited.before["flagged_listings"], edited.after["flagged_listings"]) == ("review", "refuse")
+    Policy.objects.filter(pk=policy.pk).update(flagged_listings="review")
+    policy_services.announce_policy(actor=policy_admin, policy=policy, announced_at=datetime(2021, 9, 27, tzinfo=UTC))
+    assert policy_services.new_policy_version(actor=policy_admin, policy=policy).holds_flagged_listings
+
+
+def test_the_policy_form_refuses_an_unknown_setting_for_flagged_listings(admin_client, marketplace):
+    response = admin_client.post(
+        reverse("backoffice:policy-create"), policy_form(marketplace, flagged_listings="ignore")
+    )
+    assert response.status_code == 200
+    assert list(response.context["form"].errors) == ["flagged_listings"]
+    assert not Policy.objects.exists()
 
 
 def test_the_policy_form_refuses_dates_out_of_order(admin_client, marketplace):

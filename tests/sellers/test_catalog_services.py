@@ -308,7 +308,9 @@ def test_the_seller_removes_only_a_live_listing(merchant_user_a, merchant_a, min
     )
     with new_events() as events, pytest.raises(ValidationError) as refused:
         catalog.remove_listing_by_seller(actor=merchant_user_a, listing=listing)
-    assert refused.value.message_dict == {"status": ["Only a live listing, or one held for review, can be removed by its seller."]}
+    assert refused.value.message_dict == {
+        "status": ["Only a live listing, or one held for review, can be removed by its seller."]
+    }
     assert events == []
     assert Listing.objects.get(pk=listing.pk).status == status
 

@@ -191,7 +191,10 @@ def test_it_refuses_each_edit_past_its_limit_before_anything_runs(
     make_listing, merchant_a, graphics_cards, field, content
 ):
     listing = make_listing(merchant_a, graphics_cards)
-    with mock.patch("sellers.services._judge_listing_content", return_value=None) as detection, refused(field, detection):
+    with (
+        mock.patch("sellers.services._judge_listing_content", return_value=None) as detection,
+        refused(field, detection),
+    ):
         catalog.edit_listing(actor=merchant_a.user, listing=listing, price=Decimal("1.00"), **content)
     assert Listing.objects.get(pk=listing.pk).price == listing.price
 
