@@ -186,11 +186,15 @@ class UserAdmin(ServiceAdmin, auth_admin.UserAdmin):
         # As Django's: disabling password sign-in must be asked for with its own button.
         if not form.is_valid() or not (usable or "unset-password" in request.POST):
             return super().user_change_password(request, id, form_url)  # the errors, Django's way
-        with transaction.atomic():
-            user = services.set_user_password(
-                actor=request.user, user=user, password=form.cleaned_data["password1"] if usable else None
-            )
-            self.log_change(request, user, self.construct_change_message(request, form, None))
+        try:
+            with transaction.atomic():
+                user = services.set_user_password(
+                    actor=request.user, user=user, password=form.cleaned_data["password1"] if usable else None
+                )
+                self.log_change(request, user, self.construct_change_message(request, form, None))
+        except ValidationError as refusal:  # a rule only the service knows (a service account's user)
+            messages.error(request, " ".join(refusal.messages))
+            return HttpResponseRedirect(reverse(f"{self.admin_site.name}:auth_user_change", args=(user.pk,)))
         if usable:
             messages.success(request, gettext("Password changed successfully."))
         else:

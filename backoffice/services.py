@@ -131,6 +131,25 @@ def create_user(*, actor: Actor, username: str, password: str | None, email: str
     return user
 
 
+def _differs(user: AbstractBaseUser, name: str, value: Any) -> bool:
+    if name in {"groups", "user_permissions"}:
+        return {row.pk for row in getattr(user, name).all()} != {row.pk for row in value}
+    return getattr(user, name) != value
+
+
+def _ensure_not_a_service_account(user: AbstractBaseUser) -> None:
+    """A marketplace's service account acts through its keys only: its user stays as the service made it
+    (inactive, no password, no roles, named ``svc:<marketplace>:<account>`` in the trail), whoever edits
+    accounts: a superuser could otherwise open it to sign-in, or rename what the trail calls it."""
+    from django.apps import apps
+
+    service_accounts = apps.get_model("sellers", "MarketplaceServiceAccount").objects
+    if service_accounts.filter(user_id=user.pk).exists():
+        raise ValidationError(
+            _("This account belongs to a marketplace's service account: its access is managed under Integrations.")
+        )
+
+
 @transaction.atomic
 def update_user(*, actor: Actor, user: AbstractBaseUser, **changes: Any) -> AbstractBaseUser:
     """Change an account's names, e-mail, access (active, staff, superuser) or roles (groups) and
@@ -140,6 +159,8 @@ def update_user(*, actor: Actor, user: AbstractBaseUser, **changes: Any) -> Abst
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), _("This field cannot be edited.")))
     user = get_user_model().objects.select_for_update().get(pk=user.pk)
+    if any(_differs(user, name, value) for name, value in changes.items()):
+        _ensure_not_a_service_account(user)
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
     relations = {}
@@ -170,6 +191,7 @@ def set_user_password(*, actor: Actor, user: AbstractBaseUser, password: str | N
     """An administrator sets someone's password (``None``: password sign-in disabled). The event says
     that it happened and whether a password is usable; never the password or its hash."""
     user = get_user_model().objects.select_for_update().get(pk=user.pk)
+    _ensure_not_a_service_account(user)
     _validate_password(password, user)
     was_usable = user.has_usable_password()
     if password is None:

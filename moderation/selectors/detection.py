@@ -18,7 +18,8 @@ logger = logging.getLogger(__name__)
 # policy id → (freshness key, matcher). Per process: each web worker and Celery worker
 # compiles a policy's rules once, then reuses them until a rule or the threshold changes.
 # A handful of policies, each a few compiled expressions: no eviction needed.
-_matchers: dict[int, tuple[tuple, PolicyMatcher]] = {}
+# policy id → (the rules' content and the threshold, the matcher, the fingerprint it was last asked with)
+_matchers: dict[int, tuple[tuple, PolicyMatcher, tuple[str, str] | None]] = {}
 _lock = threading.Lock()
 
 
@@ -130,21 +131,32 @@ def _specs(policy: Policy, rows: tuple[tuple, ...]) -> list[RuleSpec]:
     return specs
 
 
-def policy_matcher(policy: Policy) -> PolicyMatcher:
+def policy_matcher(policy: Policy, *, rules_fingerprint: str | None = None) -> PolicyMatcher:
     """The policy's active rules, compiled, with its threshold. One query; compiled only on change.
 
     The cache is keyed on the policy and compared on the rules' content rather than on
     their ``updated_at``: a few dozen short rows cost about what an aggregate does, and
     content cannot collide where timestamps can (a frozen clock in tests, ids reused
     after a rollback on SQLite).
+
+    ``rules_fingerprint``: the active rules' ids and revisions, as a caller read them with its own
+    reads (the pre-publication check, a few milliseconds a call where this query would be most of
+    them). When the matcher cached was last asked with the same fingerprint and threshold, it is
+    returned without a query; any other is compared on content as above. Every change to a rule goes
+    through ``moderation.services.detection``, which moves its revision.
     """
-    key = (_active_rule_rows(policy), str(policy.detection_threshold))
+    threshold = str(policy.detection_threshold)
+    asked = (rules_fingerprint, threshold) if rules_fingerprint is not None else None
     cached = _matchers.get(policy.pk)
-    if cached is not None and cached[0] == key:
+    if asked is not None and cached is not None and cached[2] == asked:
         return cached[1]
-    matcher = PolicyMatcher(_specs(policy, key[0]), threshold=policy.detection_threshold)
+    key = (_active_rule_rows(policy), threshold)
+    if cached is not None and cached[0] == key:
+        matcher = cached[1]
+    else:
+        matcher = PolicyMatcher(_specs(policy, key[0]), threshold=policy.detection_threshold)
     with _lock:
-        _matchers[policy.pk] = (key, matcher)
+        _matchers[policy.pk] = (key, matcher, asked)
     return matcher
 
 

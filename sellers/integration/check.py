@@ -140,33 +140,30 @@ def _fetch(marketplace_id: int, merchant_id: str, category_slug: str) -> tuple[l
     )
 
 
-# policy id → (fingerprint, policy, matcher): see ``_policies_in_effect``.
-_matchers: dict[int, tuple[tuple, Any, Any]] = {}
+# policy id → (threshold, policy): see ``_policies_in_effect``.
+_policies: dict[int, tuple[str, Any]] = {}
 
 
 def _policies_in_effect(policies: Sequence[tuple[int, str, str | None]]) -> list[tuple[Any, Any]]:
     """(policy, matcher) of each policy read, in its order.
 
-    ``policy_matcher`` compares every active rule's content on every call: a query per policy that reads
-    and decodes every rule (about 4 ms for the reference policy's), fine for a listing saved, most of
-    what a check would cost. Here a policy whose rules' fingerprint and threshold are unchanged keeps
-    the matcher ``policy_matcher`` built, and its row (an announced policy's title, slug and clauses
-    never change: a change is a new version); on any change both are read again. Every change to a
-    rule goes through ``moderation.services.detection``, which moves its revision.
+    The policy's row is kept between checks (an announced policy's title, slug, threshold and clauses
+    never change: a change is a new version, a new row); its matcher is ``policy_matcher``'s, asked
+    with the fingerprint of the rules read with the check's other reads, so an unchanged policy costs
+    no query (SQLite, without a fingerprint, reads both again each time).
     """
     from moderation.models import Policy
     from moderation.selectors.detection import policy_matcher
 
     found = []
     for policy_id, threshold, rules in policies:
-        key = (threshold, rules)
-        cached = _matchers.get(policy_id)
-        if cached is None or cached[0] != key or rules is None:
-            policy = Policy.objects.get(pk=policy_id)
-            cached = (key, policy, policy_matcher(policy))
+        cached = _policies.get(policy_id)
+        if cached is None or cached[0] != threshold or rules is None:
+            cached = (threshold, Policy.objects.get(pk=policy_id))
             if rules is not None:
-                _matchers[policy_id] = cached
-        found.append((cached[1], cached[2]))
+                _policies[policy_id] = cached
+        policy = cached[1]
+        found.append((policy, policy_matcher(policy, rules_fingerprint=rules)))
     return found
 
 

@@ -415,3 +415,44 @@ def test_a_two_factor_device_never_shows_its_key_and_deleting_it_is_an_audited_r
     assert not TOTPDevice.objects.filter(user=moderator).exists()
     [event] = events(AuditVerb.TWO_FACTOR_DISABLED)
     assert (event.actor, event.target_id, event.reason) == (superuser, moderator.pk, "reset by an administrator")
+
+
+# --- A marketplace's service account ---------------------------------------------------------------
+
+
+@pytest.fixture
+def service_user(policy_admin, marketplace):
+    from sellers.integration.accounts import create_service_account
+
+    account, _key_row, _key = create_service_account(actor=policy_admin, marketplace=marketplace, name="Catalog sync")
+    return account.user
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"is_active": "on"}, {"is_staff": "on"}, {"is_superuser": "on", "is_staff": "on"}, {"first_name": "Catalog"}],
+    ids=str,
+)
+def test_a_service_accounts_user_cannot_be_opened_to_sign_in_or_renamed_from_the_admin(root, service_user, changes):
+    # Its name ("svc:…") is not one the admin's form takes: a superuser would have to rename it too.
+    response = post_change(root, service_user, username="catalog-sync", **changes)
+    assert response.status_code == 200
+    assert "managed under Integrations" in str(response.context["adminform"].form.errors)
+    username = service_user.username
+    service_user.refresh_from_db()
+    assert (service_user.is_active, service_user.is_staff, service_user.is_superuser) == (False, False, False)
+    assert service_user.username == username and service_user.first_name == ""
+    assert events(AuditVerb.USER_CHANGED) == []
+
+
+def test_a_service_accounts_user_gets_no_password(root, service_user):
+    password = "a-long-and-unusual-passphrase-42"
+    response = root.post(
+        reverse("admin:auth_user_password_change", args=[service_user.pk]),
+        {"usable_password": "true", "password1": password, "password2": password},
+        follow=True,
+    )
+    assert "managed under Integrations" in response.content.decode()
+    service_user.refresh_from_db()
+    assert not service_user.has_usable_password()
+    assert events(AuditVerb.USER_PASSWORD_SET) == []
