@@ -281,6 +281,16 @@ def ensure_category_accepts_listings(category: Category) -> None:
     raise ValidationError({"category": message % {"category": category.name, "policy": policy_title}})
 
 
+def ensure_not_synced(listing: Listing) -> None:
+    """Refuse a change here to a listing its marketplace syncs in (``sellers.integration.sync``): the
+    marketplace's copy is what buyers see, so a change made here alone would have moderation judge
+    content the marketplace does not show (or stop judging a listing it still shows)."""
+    if listing.external_marketplace_id is not None:
+        raise ValidationError(
+            _("This listing is synced from its marketplace's own systems: change or remove it there.")
+        )
+
+
 class MerchantRestricted(PermissionDenied):
     """The merchant's active sanction closes the seller tools asked for (an HTTP 403)."""
 
@@ -405,6 +415,7 @@ def edit_listing(*, actor: Actor, listing: Listing, **changes: Any) -> Listing:
     New content a policy holds for review is saved, and a live listing comes down until a moderator
     decides (``held``); a held listing stays held whatever it is changed to.
     """
+    ensure_not_synced(listing)
     editable = {"title", "description", "attributes", "price", "currency", "category"}
     unknown = set(changes) - editable
     if unknown:
@@ -494,6 +505,7 @@ def remove_listing_by_seller(*, actor: Actor, listing: Listing) -> Listing:
     blocked (that is how it complies), not while the account is frozen or closed (its seller tools are
     closed). A held listing's review stays open: what was sent is judged all the same."""
     listing = Listing.objects.select_for_update().select_related("merchant").get(pk=listing.pk)
+    ensure_not_synced(listing)
     if listing.merchant.enforcement_status in {Merchant.EnforcementStatus.FROZEN, Merchant.EnforcementStatus.CLOSED}:
         ensure_merchant_may_sell(listing.merchant)
     if listing.status not in {Listing.Status.LIVE, Listing.Status.HELD}:
