@@ -371,6 +371,12 @@ DSA_TRANSPARENCY_TIMEOUT = env_int("DSA_TRANSPARENCY_TIMEOUT", 30, minimum=1, ma
 # (5, 10, 20 … 320 minutes: about ten and a half hours of outage before giving up, by default).
 DSA_TRANSPARENCY_MAX_ATTEMPTS = env_int("DSA_TRANSPARENCY_MAX_ATTEMPTS", 8, minimum=1, maximum=30)
 DSA_TRANSPARENCY_RETRY_MINUTES = env_int("DSA_TRANSPARENCY_RETRY_MINUTES", 5, minimum=1, maximum=24 * 60)
+# The marketplaces' integration. Days a pre-publication check's answer is kept (an upsert cites it
+# right after asking); a daily task deletes older ones (sellers.integration.retention).
+LISTING_CHECK_RETENTION_DAYS = env_int("LISTING_CHECK_RETENTION_DAYS", 30, minimum=1, maximum=3660)
+# Webhooks may go to private, loopback and link-local addresses (moderation.services.webhook_addresses):
+# the demo's receiver is on localhost; in production an endpoint is on the public internet only.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", DEBUG)
 # verify_audit: an event sealed after an earlier sealing run's bound but dated more than this
 # before that run is a back-dated insert (transactions that build events in Python before
 # inserting them, such as a removal's chunk, stay well within it).

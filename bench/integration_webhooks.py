@@ -157,7 +157,9 @@ def generate(listings: int, *, base_url: str, receiver: Receiver) -> dict:
     from sellers import services as catalog
 
     actor = SystemActor("bench")
-    settings.WEBHOOK_ALLOW_HTTP = True  # the loopback receiver; a marketplace's endpoint is HTTPS
+    # The receiver is on the loopback; a marketplace's endpoint is HTTPS, on a public address.
+    settings.WEBHOOK_ALLOW_HTTP = True
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
     marketplaces = [
         catalog.create_marketplace(actor=actor, code=code, name=name, timezone_name="Asia/Shanghai")
         for code, name in MARKETPLACES

@@ -54,6 +54,7 @@ from standardwebhooks.webhooks import Webhook
 from backoffice.roles import Role, has_role
 from backoffice.text import has_visible_text, one_line
 from moderation.models import AuditVerb, OutboxEvent, WebhookDelivery, WebhookEndpoint
+from moderation.services import webhook_addresses
 from moderation.services.audit import Actor, SystemActor, actor_user, record_event
 from moderation.services.outbox import wake_senders_after_commit
 from sellers.models import Marketplace
@@ -131,6 +132,7 @@ def validate_endpoint_url(url: str) -> str:
         raise ValidationError({"url": _("An address with a #fragment cannot be posted to.")})
     if len(url) > WebhookEndpoint._meta.get_field("url").max_length:  # type: ignore[operator]
         raise ValidationError({"url": _("Keep the address to 500 characters.")})
+    webhook_addresses.ensure_public_address(url)  # the send checks again: what a name resolves to may change
     return url
 
 
@@ -393,10 +395,27 @@ def clean_excerpt(raw: bytes) -> str:
 
 def post(url: str, *, body: bytes, headers: dict[str, str]) -> Answer:
     """POST ``body`` to ``url``: a connect timeout, a read timeout, and a bound on the whole exchange
-    (a receiver trickling its answer a byte at a time is cut off). Redirects are not followed."""
+    (a receiver trickling its answer a byte at a time is cut off). Redirects are not followed.
+
+    The host is resolved once and refused if any of its addresses is private (``webhook_addresses``);
+    the connection goes to the addresses checked, while TLS and the Host header still name the host.
+    """
     parts = urlsplit(url)
+    try:
+        addresses = webhook_addresses.resolve_for_sending(
+            parts.hostname or "", parts.port or webhook_addresses.default_port(parts.scheme)
+        )
+    except webhook_addresses.AddressRefused as refusal:
+        return Answer(None, error=str(refusal))
     connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     connection = connection_class(parts.hostname or "", parts.port, timeout=setting("WEBHOOK_CONNECT_TIMEOUT"))
+
+    def connect_to_the_addresses_checked(_address, timeout, *_rest) -> socket.socket:
+        return webhook_addresses.connect_to(addresses, timeout)
+
+    # http.client opens its socket through this attribute (socket.create_connection by default, which
+    # would resolve the name again: a rebinding answer in between would reach a private address).
+    connection._create_connection = connect_to_the_addresses_checked  # type: ignore[attr-defined]
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     cut = threading.Event()
 

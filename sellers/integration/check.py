@@ -10,6 +10,7 @@ a check is a question, not an attempt (the upsert that follows is judged, and re
 
 Each answer is stored (``ListingCheck``: the decision, what it names, a digest of the content) and
 its id returned; an upsert citing it (``check_id``) carries it into the listing's audit event.
+Answers are kept ``LISTING_CHECK_RETENTION_DAYS``, then purged (``sellers.integration.retention``).
 """
 
 from __future__ import annotations

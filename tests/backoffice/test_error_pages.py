@@ -102,6 +102,9 @@ def test_the_500_page_renders_with_no_context_at_all():
     assert '<nav class="mainnav">' not in html
 
 
+# Marked: the people come from fixtures asked for by name, which pytest-django cannot see when it
+# orders the tests (unmarked, it ran among the tests without a database, and alone it failed).
+@pytest.mark.django_db
 @pytest.mark.parametrize("person", ["moderator", "senior", "policy_admin", "merchant_user_a"])
 def test_every_signed_in_user_finds_the_profile_page_in_the_navigation(client, request, person):
     client.force_login(request.getfixturevalue(person))

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 # Playwright's sync API runs an asyncio loop in this thread; Django refuses ORM calls
 # from a thread with a running loop unless told the caller knows it is synchronous.
@@ -37,7 +38,15 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(django_db_setup):
+    """Chromium for the whole session, started after the test database and stopped before it is dropped.
+
+    While Playwright runs, its event loop is this thread's running loop, and Django keeps the thread's
+    connections apart from the ones it had before (``connections`` is an asgiref ``Local``: thread-local
+    without a running loop, a context variable with one). Every connection opened after the browser
+    started, in any test until the session ends, is only reachable while Playwright runs: closed here
+    before it stops, or the test database's teardown, which closes the others, cannot drop it.
+    """
     if not CHROMIUM.exists():
         message = f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"
         if os.environ.get("CI"):
@@ -50,6 +59,7 @@ def browser():
     try:
         yield browser
     finally:
+        connections.close_all()
         browser.close()
         playwright.stop()
 

@@ -43,11 +43,11 @@ def test_a_moderator_sees_a_held_listing_and_publishes_it_by_dismissing(
     login,
     live_server,
     moderator,
-    in_grace,
-    mining_rules,
+    in_grace,  # noqa: F811
+    mining_rules,  # noqa: F811
     announced_policy,
     merchant_b,
-    graphics_cards,  # noqa: F811
+    graphics_cards,
 ):
     Policy.objects.filter(pk=announced_policy.pk).update(flagged_listings=Policy.FlaggedListings.REVIEW)
     listing = catalog.create_listing(
